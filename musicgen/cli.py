@@ -1,0 +1,143 @@
+"""The `musicgen` command line; `jobs/*.py` call `main` so every entry point shares its options."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from musicgen import __version__, logs
+from musicgen.config import PARSERS, ConvertConfig, from_dict
+from musicgen.errors import EXIT_OK, ConfigError, JobFailed, MusicgenError
+
+log = logging.getLogger("musicgen.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their options."""
+    parser = argparse.ArgumentParser(prog="musicgen", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"musicgen {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser(
+        "convert",
+        help="MIDI/MusicXML/ABC corpus -> sharded TFRecords of NoteSequences",
+        description="Converts every .mid/.midi/.xml/.mxl/.abc file under INPUT (a folder or "
+        "gs://bucket/prefix, recursively) into NoteSequence TFRecord shards in OUTPUT, with "
+        "stats.json and failures.jsonl. Exit 0: done; 1: failures over --max-failure-ratio; "
+        "2: bad arguments or no corpus.",
+    )
+    convert.add_argument("input", help="corpus folder or gs://bucket/prefix")
+    convert.add_argument("output", help="output folder or gs://bucket/prefix")
+    convert.add_argument("--collection", help="collection name in ids (default: INPUT's name)")
+    convert.add_argument("--files-per-shard", type=int, help="files per output shard (256)")
+    convert.add_argument(
+        "--max-failure-ratio", type=float, help="exit 1 if failed/inputs exceeds this (0.05)"
+    )
+    convert.add_argument("--max-file-bytes", type=int, help="skip larger files (64 MiB)")
+    convert.add_argument("--parser", choices=PARSERS, help="MIDI parser (fast)")
+    convert.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
+    convert.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
+    _add_common(convert)
+    return parser
+
+
+def _add_common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--config", action="append", default=[], metavar="YAML", help="YAML overrides (repeatable)"
+    )
+    sub.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="one override (repeatable)"
+    )
+    sub.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+
+def resolve_config(cls: type[Any], args: argparse.Namespace, flags: dict[str, Any]) -> Any:
+    """Merges YAML files, then --set, then explicit flags, into a validated config."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    sources = []
+    for path in args.config:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        from_dict(cls, {**_required_placeholders(cls), **merged, **loaded}, source=path)
+        merged.update(loaded)
+        sources.append(path)
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        merged[key.strip()] = yaml.safe_load(raw)
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return from_dict(cls, merged, source=" + ".join(["command line", *sources]))
+
+
+def _required_placeholders(cls: type[Any]) -> dict[str, Any]:
+    # Lets a YAML file be checked alone before the positional arguments are merged in.
+    return {
+        f.name: "?"
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """`musicgen convert`."""
+    flags = {
+        "input": args.input,
+        "output": args.output,
+        "collection": args.collection,
+        "files_per_shard": args.files_per_shard,
+        "max_failure_ratio": args.max_failure_ratio,
+        "max_file_bytes": args.max_file_bytes,
+        "parser": args.parser,
+        "address": args.address,
+        "num_cpus": args.num_cpus,
+    }
+    cfg = resolve_config(ConvertConfig, args, flags)
+    if args.dry_run:
+        print(json.dumps(dataclasses.asdict(cfg), indent=2))
+        return EXIT_OK
+    from musicgen.corpus.pipeline import convert_corpus
+
+    report = convert_corpus(cfg)
+    print(report.summary())
+    for reason, count in report.stats.reasons.get("failed", {}).items():
+        print(f"  failed: {reason}: {count}")
+    if report.stats.failure_ratio > cfg.max_failure_ratio:
+        raise JobFailed(
+            f"{report.stats.failed}/{report.stats.inputs} files failed "
+            f"({report.stats.failure_ratio:.1%} > max_failure_ratio {cfg.max_failure_ratio:.1%}); "
+            f"see failures.jsonl in {cfg.output}"
+        )
+    return EXIT_OK
+
+
+COMMANDS = {"convert": run_convert}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one subcommand and returns the process exit code (0, 1 or 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.configure(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except MusicgenError as exc:
+        print(f"musicgen {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The conversion job: discover the corpus, fan shards out over Ray, write stats and failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from musicgen import __version__, storage
+from musicgen.config import ConvertConfig
+from musicgen.corpus.shard import ShardResult, ShardTask, convert_shard, failed_shard
+from musicgen.corpus.sources import Discovery, default_collection, discover
+from musicgen.corpus.stats import ConversionStats
+from musicgen.errors import ConfigError, ObjectNotFound
+from musicgen.logs import Progress
+from musicgen.storage import layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConversionReport:
+    """The job's outcome, as written to stats.json."""
+
+    config: ConvertConfig
+    stats: ConversionStats
+    shards: list[str]
+    stale_shards_removed: int
+    seconds: float
+    convert_seconds: float
+    ignored: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """stats.json content."""
+        rate = self.stats.inputs / self.convert_seconds if self.convert_seconds > 0 else 0.0
+        return {
+            "musicgen_version": __version__,
+            "input": self.config.input,
+            "output": self.config.output,
+            "collection": self.config.collection,
+            "parser": self.config.parser,
+            **self.stats.to_dict(),
+            "ignored_files": self.ignored,
+            "shards": len(self.shards),
+            "stale_shards_removed": self.stale_shards_removed,
+            "seconds": round(self.seconds, 3),
+            "convert_seconds": round(self.convert_seconds, 3),
+            "files_per_second": round(rate, 2),
+            "config": dataclasses.asdict(self.config),
+        }
+
+    def summary(self) -> str:
+        """One line for the end of the job."""
+        s = self.stats
+        return (
+            f"converted {s.converted}/{s.inputs} files ({s.failed} failed, {s.skipped} skipped) "
+            f"into {s.sequences} NoteSequences in {len(self.shards)} shards "
+            f"at {self.config.output} "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+def plan_shards(discovery: Discovery, cfg: ConvertConfig, collection: str) -> list[ShardTask]:
+    """Cuts the sorted file list into fixed-size shards; same corpus, same plan."""
+    files = discovery.files
+    size = cfg.files_per_shard
+    count = (len(files) + size - 1) // size
+    return [
+        ShardTask(
+            index=i,
+            count=count,
+            files=tuple(files[i * size : (i + 1) * size]),
+            output=cfg.output,
+            collection=collection,
+            parser=cfg.parser,
+            max_file_bytes=cfg.max_file_bytes,
+        )
+        for i in range(count)
+    ]
+
+
+def convert_corpus(cfg: ConvertConfig) -> ConversionReport:
+    """Runs the whole conversion; raises ConfigError for a missing or empty corpus."""
+    started = time.monotonic()
+    collection = cfg.collection if cfg.collection is not None else default_collection(cfg.input)
+    cfg = dataclasses.replace(cfg, collection=collection)
+    try:
+        discovery = discover(cfg.input)
+    except ObjectNotFound as exc:
+        raise ConfigError(f"input corpus not found: {exc}") from exc
+    if not discovery.files:
+        raise ConfigError(
+            f"no .mid/.midi/.xml/.mxl/.abc files under {cfg.input} "
+            f"(ignored: {dict(discovery.ignored) or 'nothing there'})"
+        )
+    tasks = plan_shards(discovery, cfg, collection)
+    log.info(
+        "converting %d files from %s into %d shards (collection %r, parser %s)",
+        len(discovery.files), cfg.input, len(tasks), collection, cfg.parser,
+    )  # fmt: skip
+    storage.makedirs(cfg.output)
+    # stats.json marks a complete output: remove it first so a crashed re-run never looks complete.
+    storage.delete(storage.join(cfg.output, layout.STATS))
+    stats = ConversionStats()
+    convert_started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="musicgen-convert-") as tmp:
+        failures_path = Path(tmp) / layout.FAILURES
+        with failures_path.open("w", encoding="utf-8") as failures:
+            progress = Progress("files", len(discovery.files), log)
+            for result in _run_on_ray(tasks, cfg):
+                stats.merge(result.stats)
+                for row in result.failures:
+                    failures.write(json.dumps(row, ensure_ascii=False) + "\n")
+                progress.advance(
+                    result.stats.inputs,
+                    f"{stats.failed} failed, {stats.skipped} skipped, "
+                    f"{stats.parser_fallbacks} parser fallbacks",
+                )
+        convert_seconds = time.monotonic() - convert_started
+        storage.upload_file(str(failures_path), storage.join(cfg.output, layout.FAILURES))
+    shards = [t.uri for t in tasks]
+    removed = _remove_stale_shards(cfg.output, {storage.basename(u) for u in shards})
+    if not stats.consistent:  # a bug, never bad data: refuse to call the output complete
+        raise RuntimeError(f"conversion counts do not add up: {stats.to_dict()}")
+    report = ConversionReport(
+        cfg, stats, shards, removed, time.monotonic() - started, convert_seconds,
+        dict(discovery.ignored),
+    )  # fmt: skip
+    storage.write_text(
+        storage.join(cfg.output, layout.STATS), json.dumps(report.to_dict(), indent=2) + "\n"
+    )
+    return report
+
+
+def _remove_stale_shards(output: str, keep: set[str]) -> int:
+    """Deletes shards of an earlier run with a different plan, so no record appears twice."""
+    removed = 0
+    for info in storage.list_files(output, recursive=False):
+        name = storage.basename(info.uri)
+        if layout.is_sequence_shard(name) and name not in keep:
+            storage.delete(info.uri)
+            removed += 1
+    if removed:
+        log.info("removed %d stale shards from an earlier run in %s", removed, output)
+    return removed
+
+
+def _run_on_ray(tasks: list[ShardTask], cfg: ConvertConfig) -> Iterator[ShardResult]:
+    """Yields shard results as they finish, keeping a bounded number of shards in flight."""
+    import ray
+
+    started_here = _init_ray(cfg)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=2)(convert_shard)
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        limit = cpus * cfg.max_in_flight
+        queue = list(reversed(tasks))
+        pending: dict[Any, tuple[ShardTask, int]] = {}
+        while queue or pending:
+            while queue and len(pending) < limit:
+                task = queue.pop()
+                pending[remote.remote(task)] = (task, 0)
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                task, attempt = pending.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    if attempt == 0 and task.parser != "note_seq":
+                        # Last resort for a shard whose worker kept dying: the reference parser.
+                        log.warning("shard %d failed (%s); retrying with note_seq", task.index, exc)
+                        safe = dataclasses.replace(task, parser="note_seq")
+                        pending[remote.remote(safe)] = (safe, 1)
+                    else:
+                        log.error("shard %d failed for good: %s", task.index, exc)
+                        yield failed_shard(task, f"{type(exc).__name__}: {exc}"[:2000])
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _init_ray(cfg: ConvertConfig) -> bool:
+    """Joins `cfg.address`, the job's cluster under `ray job submit`, or starts a local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if cfg.address:
+        ray.init(address=cfg.address, logging_level=logging.WARNING)
+    elif os.environ.get("RAY_ADDRESS"):
+        # Inside `ray job submit`: join the cluster that runs the job.
+        ray.init(logging_level=logging.WARNING)
+    else:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(
+            address="local",
+            num_cpus=cfg.num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
+    return True

@@ -1,0 +1,48 @@
+"""Exception types shared by every step; each carries the URI it concerns and a reason."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_CONFIG = 2
+
+
+class MusicgenError(Exception):
+    """Base class for every error musicgen raises on purpose."""
+
+    exit_code = EXIT_JOB_FAILED
+
+
+class ConfigError(MusicgenError):
+    """Bad configuration or arguments; the job exits 2 before doing any work."""
+
+    exit_code = EXIT_CONFIG
+
+
+class JobFailed(MusicgenError):
+    """The job ran but its outcome is a failure (failure ratio over threshold, divergence)."""
+
+    exit_code = EXIT_JOB_FAILED
+
+
+class StorageError(MusicgenError):
+    """A read, write or listing failed; names the URI."""
+
+    def __init__(self, uri: str, message: str) -> None:
+        super().__init__(f"{uri}: {message}")
+        self.uri = uri
+        self.message = message
+
+
+class ObjectNotFound(StorageError):
+    """The URI names nothing."""
+
+
+class InputError(MusicgenError):
+    """One input file could not be turned into data; `reason` is a short stable slug."""
+
+    def __init__(self, uri: str, reason: str, message: str) -> None:
+        super().__init__(f"{uri}: {reason}: {message}")
+        self.uri = uri
+        self.reason = reason
+        self.message = message

@@ -1,0 +1,212 @@
+"""One URI layer for local paths and gs:// objects: read, write atomically, list, delete."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from musicgen.errors import StorageError
+from musicgen.storage import gcs, local, tfrecord
+from musicgen.storage.gcs import gcs_client
+from musicgen.storage.uri import FileInfo, UriLike, as_str, basename, is_gcs, join, relative_to
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+__all__ = [
+    "FileInfo",
+    "UriLike",
+    "basename",
+    "delete",
+    "exists",
+    "gcs_client",
+    "is_gcs",
+    "join",
+    "list_files",
+    "makedirs",
+    "open_writer",
+    "pyarrow_filesystem",
+    "read_bytes",
+    "relative_to",
+    "tfrecord",
+    "upload_file",
+    "write_bytes",
+    "write_text",
+]
+
+
+def read_bytes(uri: UriLike) -> bytes:
+    """Reads a whole file or object.
+
+    Args:
+        uri: A local path or ``gs://bucket/key``.
+
+    Returns:
+        Its contents.
+
+    Raises:
+        ObjectNotFound: If it does not exist.
+        StorageError: On any other failure; names the URI.
+    """
+    text = as_str(uri)
+    return gcs.read_bytes(text) if is_gcs(text) else local.read_bytes(text)
+
+
+def write_bytes(uri: UriLike, data: bytes) -> None:
+    """Writes a whole file or object atomically: readers see old or new content, never partial.
+
+    Local parent folders are created as needed.
+
+    Args:
+        uri: A local path or ``gs://bucket/key``.
+        data: The new contents.
+
+    Raises:
+        StorageError: On failure; names the URI.
+    """
+    text = as_str(uri)
+    if is_gcs(text):
+        gcs.write_bytes(text, data)
+    else:
+        local.write_bytes(text, data)
+
+
+def write_text(uri: UriLike, text: str) -> None:
+    """Writes ``text`` as UTF-8, atomically like :func:`write_bytes`.
+
+    Args:
+        uri: A local path or ``gs://bucket/key``.
+        text: The new contents.
+
+    Raises:
+        StorageError: On failure; names the URI.
+    """
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def upload_file(local_path: UriLike, uri: UriLike) -> None:
+    """Copies a local file to a local path or gs:// object, atomically.
+
+    Args:
+        local_path: The source file (must be local).
+        uri: The destination.
+
+    Raises:
+        ObjectNotFound: If ``local_path`` does not exist.
+        StorageError: If ``local_path`` is a gs:// URI, or on any other failure.
+    """
+    source, target = as_str(local_path), as_str(uri)
+    if is_gcs(source):
+        raise StorageError(source, "upload_file needs a local source path")
+    if is_gcs(target):
+        gcs.upload_file(source, target)
+    else:
+        local.upload_file(source, target)
+
+
+def open_writer(uri: UriLike) -> AbstractContextManager[IO[bytes]]:
+    """Opens a binary writer whose output appears atomically when the block exits cleanly.
+
+    If the block raises, nothing is written and no temp file is left behind;
+    the block's own exception propagates unchanged.
+
+    Args:
+        uri: A local path or ``gs://bucket/key``.
+
+    Returns:
+        A context manager yielding a binary file object.
+    """
+    text = as_str(uri)
+    return gcs.open_writer(text) if is_gcs(text) else local.open_writer(text)
+
+
+def exists(uri: UriLike) -> bool:
+    """Tells whether a file/folder or object/non-empty prefix exists.
+
+    Args:
+        uri: A local path or gs:// URI.
+
+    Returns:
+        True if it exists.
+
+    Raises:
+        StorageError: If GCS cannot be asked.
+    """
+    text = as_str(uri)
+    return gcs.exists(text) if is_gcs(text) else local.exists(text)
+
+
+def delete(uri: UriLike) -> None:
+    """Deletes one file or object; a missing one is not an error.
+
+    Args:
+        uri: A local path or ``gs://bucket/key``.
+
+    Raises:
+        StorageError: On failure (e.g. a local folder); names the URI.
+    """
+    text = as_str(uri)
+    if is_gcs(text):
+        gcs.delete(text)
+    else:
+        local.delete(text)
+
+
+def list_files(uri: UriLike, *, recursive: bool = True) -> Iterator[FileInfo]:
+    """Lists every regular file under a folder or gs:// prefix, sorted by URI.
+
+    ``gs://b/p`` is treated as the folder ``p/`` (never matching ``p2/...``).
+    Our own in-progress temp files are skipped.
+
+    Args:
+        uri: A local folder or gs:// prefix.
+        recursive: Descend into sub-folders (otherwise only direct children).
+
+    Returns:
+        An iterator of :class:`FileInfo`.
+
+    Raises:
+        ObjectNotFound: If a local folder or the bucket does not exist (for gs://,
+            raised on iteration; a missing prefix simply lists nothing).
+        StorageError: On any other failure; names the URI.
+    """
+    text = as_str(uri)
+    if is_gcs(text):
+        return gcs.list_files(text, recursive=recursive)
+    return local.list_files(text, recursive=recursive)
+
+
+def makedirs(uri: UriLike) -> None:
+    """Creates a local folder and its parents; a no-op for gs:// (GCS has no folders).
+
+    Args:
+        uri: A local folder or gs:// URI.
+
+    Raises:
+        StorageError: If a local folder cannot be created.
+    """
+    text = as_str(uri)
+    if not is_gcs(text):
+        local.makedirs(text)
+
+
+def pyarrow_filesystem(uri: UriLike) -> tuple[pyarrow.fs.FileSystem, str]:
+    """Returns a pyarrow filesystem and path for ``uri``, e.g. for Ray Data.
+
+    Args:
+        uri: A local path or gs:// URI.
+
+    Returns:
+        ``(LocalFileSystem, absolute path)`` or ``(GcsFileSystem, "bucket/key")``;
+        with ``STORAGE_EMULATOR_HOST`` set the GCS filesystem is anonymous plain
+        HTTP against the emulator.
+    """
+    text = as_str(uri)
+    if is_gcs(text):
+        return gcs.arrow_filesystem(text)
+    import pyarrow.fs
+
+    return pyarrow.fs.LocalFileSystem(), os.path.normpath(Path(text).absolute())

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The two set-up commands:  ./run.sh demo   |   ./run.sh test
+# Each creates .venv (Python >= 3.11) and installs the package with its dev tools on first use.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+
+ensure_venv() {
+  [ -f "$STAMP" ] && return 0
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "musicgen needs Python >= 3.11; $PYTHON is $("$PYTHON" --version 2>&1). Set PYTHON=..." >&2
+    exit 2
+  }
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    # Debian ships venv separately; install it when we may, else say exactly what is missing.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$PYTHON" -m venv "$VENV"
+    else
+      echo "python3 -m venv failed: install Debian's python3-venv (sudo apt-get install python3-venv)" >&2
+      exit 2
+    fi
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  rm -f "$VENV"/.installed-*
+  touch "$STAMP"
+}
+
+case "${1:-}" in
+  demo)
+    ensure_venv
+    out="${DEMO_OUTPUT:-demo-output}"
+    echo "== 1/1 convert the bundled sample corpus (data/sample-corpus) -> $out/sequences"
+    "$VENV/bin/musicgen" convert data/sample-corpus "$out/sequences" --num-cpus 2
+    echo "== outputs"
+    ls -l "$out/sequences"
+    "$VENV/bin/python" -m json.tool "$out/sequences/stats.json" | head -20
+    ;;
+  test)
+    ensure_venv
+    export PATH="$PWD/$VENV/bin:$PATH"
+    echo "== lint (ruff) and types (mypy)"
+    ruff check .
+    ruff format --check .
+    mypy
+    echo "== tests (unit, integration with local Ray + GCS emulator, e2e ray job submit)"
+    pytest "${@:2}"
+    ;;
+  *)
+    echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2
+    exit 2
+    ;;
+esac

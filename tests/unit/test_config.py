@@ -1,0 +1,47 @@
+"""Config: strict keys, types, validation; errors name the source."""
+
+import pytest
+
+from musicgen.config import ConvertConfig, from_dict
+from musicgen.errors import ConfigError
+
+
+def test_from_dict_builds_and_widens_ints_to_floats() -> None:
+    cfg = from_dict(ConvertConfig, {"input": "a", "output": "b", "max_failure_ratio": 0})
+    assert cfg.max_failure_ratio == 0.0
+    assert isinstance(cfg.max_failure_ratio, float)
+    assert cfg.parser == "fast"
+
+
+def test_unknown_key_names_source_and_key() -> None:
+    with pytest.raises(ConfigError, match=r"my\.yaml: unknown key\(s\) \['shards'\]"):
+        from_dict(ConvertConfig, {"input": "a", "output": "b", "shards": 3}, source="my.yaml")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("files_per_shard", "many"), ("files_per_shard", True), ("parser", 3), ("num_cpus", 1.5)],
+)
+def test_wrong_type_is_rejected(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=key):
+        from_dict(ConvertConfig, {"input": "a", "output": "b", key: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("files_per_shard", 0),
+        ("max_failure_ratio", 1.5),
+        ("parser", "mido"),
+        ("num_cpus", 0),
+        ("max_file_bytes", 0),
+    ],
+)
+def test_invalid_values_are_rejected(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=key):
+        from_dict(ConvertConfig, {"input": "a", "output": "b", key: value})
+
+
+def test_missing_required_field() -> None:
+    with pytest.raises(ConfigError, match="output"):
+        from_dict(ConvertConfig, {"input": "a"})

@@ -1,0 +1,31 @@
+"""Importing the package (and its light modules) must not import TensorFlow or Ray."""
+
+import subprocess
+import sys
+
+import pytest
+
+LIGHT_MODULES = [
+    "musicgen",
+    "musicgen.cli",
+    "musicgen.config",
+    "musicgen.errors",
+    "musicgen.storage",
+    "musicgen.corpus.sources",
+    "musicgen.corpus.convert",
+    "musicgen.corpus.shard",
+    "musicgen.corpus.pipeline",
+]
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_import_pulls_in_neither_tensorflow_nor_ray(module: str) -> None:
+    code = (
+        f"import sys, {module}; "
+        "heavy = [m for m in ('tensorflow', 'ray', 'keras', 'google.cloud.storage') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"importing {module} imported {out}"
