@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("input", help="corpus folder or gs://bucket/prefix")
     convert.add_argument("output", help="output folder or gs://bucket/prefix")
     convert.add_argument("--collection", help="collection name in ids (default: INPUT's name)")
-    convert.add_argument("--files-per-shard", type=int, help="files per output shard (256)")
+    convert.add_argument(
+        "--files-per-shard", type=int, help="files per output shard (default: from corpus size)"
+    )
     convert.add_argument(
         "--max-failure-ratio", type=float, help="exit 1 if failed/inputs exceeds this (0.05)"
     )

@@ -23,7 +23,9 @@ class ConvertConfig:
         input: folder or gs:// prefix holding the corpus (searched recursively).
         output: folder or gs:// prefix for shards, stats.json and failures.jsonl.
         collection: collection name used in ids; default: the input's base name, as Magenta does.
-        files_per_shard: files converted into one output shard (one Ray task).
+        files_per_shard: files per output shard (one Ray task); None picks from the corpus size
+            alone (at least 16 shards when there are enough files, 8 to 256 files each), so a
+            re-run of the same corpus plans the same shards on any cluster.
         max_failure_ratio: failed / inputs above this makes the job exit 1 (outputs are kept).
         max_file_bytes: larger files are skipped (recorded) instead of read into memory.
         parser: "fast" (our parser, verified identical to note_seq) or "note_seq" (the reference).
@@ -35,7 +37,7 @@ class ConvertConfig:
     input: str
     output: str
     collection: str | None = None
-    files_per_shard: int = 256
+    files_per_shard: int | None = None
     max_failure_ratio: float = 0.05
     max_file_bytes: int = 64 * 1024 * 1024
     parser: str = "fast"
@@ -48,7 +50,7 @@ class ConvertConfig:
             raise ConfigError("convert: input is empty")
         if not self.output:
             raise ConfigError("convert: output is empty")
-        if self.files_per_shard < 1:
+        if self.files_per_shard is not None and self.files_per_shard < 1:
             raise ConfigError(f"convert: files_per_shard must be >= 1, got {self.files_per_shard}")
         if not 0.0 <= self.max_failure_ratio <= 1.0:
             raise ConfigError(

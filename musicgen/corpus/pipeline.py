@@ -67,10 +67,18 @@ class ConversionReport:
         )
 
 
+MIN_AUTO_SHARD, MAX_AUTO_SHARD, TARGET_SHARDS = 8, 256, 16
+
+
+def auto_shard_size(num_files: int) -> int:
+    """Files per shard from the corpus size alone: >= 16 shards when possible, 8..256 files each."""
+    return max(MIN_AUTO_SHARD, min(MAX_AUTO_SHARD, -(-num_files // TARGET_SHARDS)))
+
+
 def plan_shards(discovery: Discovery, cfg: ConvertConfig, collection: str) -> list[ShardTask]:
     """Cuts the sorted file list into fixed-size shards; same corpus, same plan."""
     files = discovery.files
-    size = cfg.files_per_shard
+    size = cfg.files_per_shard or auto_shard_size(len(files))
     count = (len(files) + size - 1) // size
     return [
         ShardTask(

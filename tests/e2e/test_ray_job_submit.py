@@ -84,7 +84,7 @@ def test_submitted_conversion_job_writes_complete_output(
     assert stats["inputs"] == stats["converted"] == 24
     assert stats["collection"] == "sample-corpus"
     shards = sorted(p.name for p in out.glob("notesequences-*.tfrecord"))
-    assert shards == ["notesequences-00000-of-00001.tfrecord"]
+    assert shards == [f"notesequences-{i:05d}-of-00003.tfrecord" for i in range(3)]  # 8 per shard
 
 
 def test_submitted_job_with_bad_input_fails_with_its_reason(

@@ -38,8 +38,7 @@ def test_abc_tunes_and_musicxml_convert_and_bad_xml_is_recorded(tmp_path: Path) 
     assert [n.pitch for n in score.notes] == [60, 64, 67]
     assert score.id == sequence_id("musicxml", "scores", "minimal.musicxml")
     rows = {
-        r["relpath"]: r
-        for r in map(json.loads, (out / layout.FAILURES).read_text().splitlines())
+        r["relpath"]: r for r in map(json.loads, (out / layout.FAILURES).read_text().splitlines())
     }
     assert rows["broken.xml"]["reason"] == "musicxml_conversion_error"
     assert rows["tunebook.abc"]["outcome"] == "converted"

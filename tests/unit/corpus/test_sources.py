@@ -69,3 +69,12 @@ def test_discover_is_recursive_sorted_and_counts_ignored(tmp_path: Path) -> None
     assert set(relpaths) == set(AWKWARD) - {"notes.txt", "no_extension"}
     assert dict(found.ignored) == {".txt": 1, "(none)": 1}
     assert all(f.size == 1 for f in found.files)
+
+
+@pytest.mark.parametrize(
+    ("files", "size"), [(1, 8), (24, 8), (200, 13), (809, 51), (4096, 256), (10**6, 256)]
+)
+def test_auto_shard_size_depends_on_corpus_size_only(files: int, size: int) -> None:
+    from musicgen.corpus.pipeline import auto_shard_size
+
+    assert auto_shard_size(files) == size
