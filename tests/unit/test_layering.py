@@ -15,6 +15,10 @@ LIGHT_MODULES = [
     "musicgen.corpus.convert",
     "musicgen.corpus.shard",
     "musicgen.corpus.pipeline",
+    "musicgen.encodings.pianoroll",
+    "musicgen.encodings.biaxial",
+    "musicgen.encodings.chords",
+    "musicgen.examples.polyphonic",
 ]
 
 

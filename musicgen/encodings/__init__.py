@@ -1,0 +1,1 @@
+"""Pure encodings: NoteSequence <-> arrays (performance events, piano rolls, biaxial, chords)."""

@@ -1,0 +1,1 @@
+"""Training examples: SequenceExample formats and the datasets they are built from."""
