@@ -18,6 +18,10 @@ LIGHT_MODULES = [
     "musicgen.encodings.pianoroll",
     "musicgen.encodings.biaxial",
     "musicgen.encodings.chords",
+    "musicgen.encodings.performance",
+    "musicgen.encodings.augment",
+    "musicgen.encodings.performance_controls",
+    "musicgen.examples.magenta_format",
     "musicgen.examples.polyphonic",
 ]
 
