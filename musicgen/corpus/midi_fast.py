@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 from llvmlite import ir
@@ -11,11 +10,10 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from musicgen.corpus import midi_events as me
+from musicgen.corpus.reference import import_note_seq
 
-with warnings.catch_warnings():
-    # Importing note_seq imports pydub, which warns that ffmpeg is missing (audio only, unused).
-    warnings.filterwarnings("ignore", message="Couldn't find ffmpeg", category=RuntimeWarning)
-    from note_seq.protobuf.music_pb2 import NoteSequence
+import_note_seq()  # quietly: note_seq's package import warns about ffmpeg (audio only, unused)
+from note_seq.protobuf.music_pb2 import NoteSequence  # noqa: E402
 
 # note_seq raises pretty_midi's MAX_TICK to 1e10, and pretty_midi then allocates 8 bytes per tick
 # (24 transiently). Past pretty_midi's own 1e7 we decline, and note_seq decides.
