@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from musicgen.errors import StorageError
+from musicgen.errors import ObjectNotFound, StorageError
 from musicgen.storage import gcs, local, tfrecord
 from musicgen.storage.gcs import gcs_client
 from musicgen.storage.uri import FileInfo, UriLike, as_str, basename, is_gcs, join, relative_to
@@ -27,6 +29,7 @@ __all__ = [
     "join",
     "list_files",
     "makedirs",
+    "open_reader",
     "open_writer",
     "pyarrow_filesystem",
     "read_bytes",
@@ -105,6 +108,40 @@ def upload_file(local_path: UriLike, uri: UriLike) -> None:
         gcs.upload_file(source, target)
     else:
         local.upload_file(source, target)
+
+
+@contextlib.contextmanager
+def open_reader(uri: UriLike) -> Iterator[IO[bytes]]:
+    """Opens a file or object for streaming reads, with memory bounded whatever its size.
+
+    A gs:// object is first downloaded to an anonymous local temp file.
+
+    Args:
+        uri: A local path or ``gs://bucket/key``.
+
+    Yields:
+        A binary file object positioned at the start.
+
+    Raises:
+        ObjectNotFound: If it does not exist.
+        StorageError: On any other failure; names the URI.
+    """
+    text = as_str(uri)
+    if not is_gcs(text):
+        try:
+            f = Path(text).open("rb")  # noqa: SIM115 - closed by the `with` below
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(text, "no such file") from exc
+        except OSError as exc:
+            raise StorageError(text, exc.strerror or str(exc)) from exc
+        with f:
+            yield f
+        return
+    with tempfile.TemporaryDirectory(prefix="musicgen-read-") as tmp:
+        local_path = str(Path(tmp) / "object")
+        gcs.download_file(text, local_path)
+        with Path(local_path).open("rb") as f:
+            yield f
 
 
 def open_writer(uri: UriLike) -> AbstractContextManager[IO[bytes]]:

@@ -152,6 +152,22 @@ def read_bytes(uri: str) -> bytes:
     return data
 
 
+def download_file(uri: str, local_path: str) -> None:
+    """Downloads an object to a local file, streaming (memory stays bounded).
+
+    Args:
+        uri: ``gs://bucket/key``.
+        local_path: Where to write it (replaced).
+
+    Raises:
+        ObjectNotFound: If the object or bucket does not exist.
+        StorageError: On any other failure.
+    """
+    blob = _blob(uri)
+    with _translate(uri):
+        blob.download_to_filename(local_path)
+
+
 def write_bytes(uri: str, data: bytes) -> None:
     """Uploads ``data`` as one object; GCS makes a finished upload visible atomically.
 

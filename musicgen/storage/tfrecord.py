@@ -155,6 +155,48 @@ def _read_stream(stream: IO[bytes], uri: str) -> Iterator[bytes]:
         offset += _HEADER_SIZE + len(body)
 
 
+def read_records_lenient(
+    stream: IO[bytes], *, uri: str = "<stream>"
+) -> Iterator[bytes | CorruptRecordError]:
+    """Streams records, reporting damage as data instead of stopping at the first bad record.
+
+    A record whose payload fails its CRC is yielded as its :class:`CorruptRecordError` and
+    skipped: its length passed its own CRC, so the next record's position is known. A bad
+    length or a truncation leaves no trustworthy position, so its error is yielded last.
+
+    Args:
+        stream: A binary file object.
+        uri: Named in errors.
+
+    Yields:
+        Each good payload, or the error of each bad record.
+    """
+    offset = 0
+    while True:
+        header = _read_exact(stream, _HEADER_SIZE)
+        if not header:
+            return
+        try:
+            if len(header) < _HEADER_SIZE:
+                raise CorruptRecordError(uri, offset, "truncated record header")
+            length = _check_header(header, offset, uri)
+        except CorruptRecordError as exc:
+            yield exc
+            return
+        body = _read_exact(stream, length + _CRC.size)
+        if len(body) < length + _CRC.size:
+            yield CorruptRecordError(uri, offset, f"truncated record (length {length})")
+            return
+        payload = body[:length]
+        try:
+            _check_payload(payload, body[length:], offset, uri)
+        except CorruptRecordError as exc:
+            yield exc
+        else:
+            yield payload
+        offset += _HEADER_SIZE + len(body)
+
+
 def read_tfrecord_file(uri: str) -> Iterator[bytes]:
     """Reads a whole TFRecord file (local or gs://) and yields its records.
 

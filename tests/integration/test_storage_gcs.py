@@ -216,3 +216,14 @@ def test_scheme_less_emulator_host_works(
     fs, path = storage.pyarrow_filesystem(f"{gcs_bucket}/x")
     with fs.open_input_stream(path) as f:
         assert f.read() == b"x"
+
+
+def test_open_reader_downloads_an_object_for_streaming(gcs_bucket: str) -> None:
+    uri = f"{gcs_bucket}/stream/big.bin"
+    payload = os.urandom(3 * 1024 * 1024)
+    storage.write_bytes(uri, payload)
+    with storage.open_reader(uri) as f:
+        assert f.read(10) == payload[:10]
+        assert f.read() == payload[10:]
+    with pytest.raises(ObjectNotFound), storage.open_reader(f"{gcs_bucket}/stream/missing"):
+        pass

@@ -130,3 +130,46 @@ def test_tensorflow_reads_ours_and_we_read_tensorflows(tmp_path: Path) -> None:
             writer.write(record)
     assert list(read_tfrecord_file(str(theirs))) == RECORDS
     assert theirs.read_bytes() == ours.read_bytes()
+
+
+def test_lenient_reader_skips_a_bad_payload_and_reports_it() -> None:
+    from musicgen.storage.tfrecord import read_records_lenient
+
+    records = [b"first", b"second record", b"third"]
+    data = bytearray(_framed(records))
+    data[12 + 2] ^= 0xFF  # a payload byte of the first record: its data CRC fails
+    items = list(read_records_lenient(io.BytesIO(bytes(data)), uri="mem://x"))
+    assert isinstance(items[0], CorruptRecordError)
+    assert items[0].offset == 0
+    assert "data CRC" in str(items[0])
+    assert "mem://x" in str(items[0])
+    assert items[1:] == records[1:]
+
+
+@pytest.mark.parametrize("cut", ["length", "truncate"])
+def test_lenient_reader_stops_where_no_position_can_be_trusted(cut: str) -> None:
+    from musicgen.storage.tfrecord import read_records_lenient
+
+    data = bytearray(_framed([b"good", b"damaged", b"lost"]))
+    second = len(b"good") + 16
+    if cut == "length":
+        data[second] ^= 0x01  # its length no longer matches the length CRC
+    else:
+        data = data[: second + 20]
+    items = list(read_records_lenient(io.BytesIO(bytes(data))))
+    assert items[0] == b"good"
+    assert len(items) == 2
+    assert isinstance(items[1], CorruptRecordError)
+    assert items[1].offset == second
+
+
+def test_open_reader_streams_local_files_and_names_missing_ones(tmp_path: Path) -> None:
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"abc" * 1000)
+    with storage.open_reader(str(path)) as f:
+        assert f.read(3) == b"abc"
+    with (
+        pytest.raises(ObjectNotFound, match=r"nope\.bin"),
+        storage.open_reader(str(tmp_path / "nope.bin")),
+    ):
+        pass
