@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -162,55 +161,24 @@ def _remove_stale_shards(output: str, keep: set[str]) -> int:
 
 def _run_on_ray(tasks: list[ShardTask], cfg: ConvertConfig) -> Iterator[ShardResult]:
     """Yields shard results as they finish, keeping a bounded number of shards in flight."""
-    import ray
+    from musicgen.ray_tasks import run_tasks
 
-    started_here = _init_ray(cfg)
-    try:
-        remote = ray.remote(num_cpus=1, max_retries=2)(convert_shard)
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        limit = cpus * cfg.max_in_flight
-        queue = list(reversed(tasks))
-        pending: dict[Any, tuple[ShardTask, int]] = {}
-        while queue or pending:
-            while queue and len(pending) < limit:
-                task = queue.pop()
-                pending[remote.remote(task)] = (task, 0)
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                task, attempt = pending.pop(ref)
-                try:
-                    yield ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    if attempt == 0 and task.parser != "note_seq":
-                        # Last resort for a shard whose worker kept dying: the reference parser.
-                        log.warning("shard %d failed (%s); retrying with note_seq", task.index, exc)
-                        safe = dataclasses.replace(task, parser="note_seq")
-                        pending[remote.remote(safe)] = (safe, 1)
-                    else:
-                        log.error("shard %d failed for good: %s", task.index, exc)
-                        yield failed_shard(task, f"{type(exc).__name__}: {exc}"[:2000])
-    finally:
-        if started_here:
-            ray.shutdown()
+    return run_tasks(
+        convert_shard,
+        tasks,
+        failed=failed_shard,
+        retry=_retry_with_reference_parser,
+        address=cfg.address,
+        num_cpus=cfg.num_cpus,
+        max_in_flight_per_cpu=cfg.max_in_flight,
+    )
 
 
-def _init_ray(cfg: ConvertConfig) -> bool:
-    """Joins `cfg.address`, the job's cluster under `ray job submit`, or starts a local Ray."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if cfg.address:
-        ray.init(address=cfg.address, logging_level=logging.WARNING)
-    elif os.environ.get("RAY_ADDRESS"):
-        # Inside `ray job submit`: join the cluster that runs the job.
-        ray.init(logging_level=logging.WARNING)
-    else:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(
-            address="local",
-            num_cpus=cfg.num_cpus,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-        )
-    return True
+def _retry_with_reference_parser(
+    task: ShardTask, exc: BaseException, attempt: int
+) -> ShardTask | None:
+    """Last resort for a shard whose worker kept dying: once more, with note_seq's parser."""
+    if attempt == 0 and task.parser != "note_seq":
+        log.warning("shard %d failed (%s); retrying with note_seq", task.index, exc)
+        return dataclasses.replace(task, parser="note_seq")
+    return None
