@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +28,24 @@ def _row_keys(frames: np.ndarray) -> list[bytes]:
     # Packed bits make a short hashable key per frame without a Python loop over pitches.
     packed = np.packbits(frames, axis=1)
     return [row.tobytes() for row in packed]
+
+
+def count_chords(roll: PianoRoll | np.ndarray, min_pitch: int = 21) -> Counter[Chord]:
+    """How often each chord (sorted MIDI pitches) sounds in a roll's non-silent frames.
+
+    Counts from many rolls (e.g. one per worker) add up, and :meth:`ChordVocabulary.from_counts`
+    turns their sum into the vocabulary, so it can be built without holding every roll.
+    """
+    frames = _frames(roll)
+    if isinstance(roll, PianoRoll):
+        min_pitch = roll.min_pitch
+    keys = Counter(_row_keys(frames[frames.any(axis=1)]))
+    width = frames.shape[1]
+    out: Counter[Chord] = Counter()
+    for key, count in keys.items():
+        bits = np.unpackbits(np.frombuffer(key, np.uint8), count=width).astype(bool)
+        out[tuple(int(c) + min_pitch for c in np.flatnonzero(bits))] = count
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,9 +110,7 @@ class ChordVocabulary:
         Returns:
             The vocabulary.
         """
-        if max_size is not None and max_size < NUM_RESERVED:
-            raise ValueError(f"max_size must be >= {NUM_RESERVED}, got {max_size}")
-        counter: Counter[bytes] = Counter()
+        counts: Counter[Chord] = Counter()
         width: int | None = None
         for roll in rolls:
             frames = _frames(roll)
@@ -103,21 +119,39 @@ class ChordVocabulary:
             if width is not None and frames.shape[1] != width:
                 raise ValueError(f"rolls of different widths: {width} and {frames.shape[1]}")
             width = frames.shape[1]
-            counter.update(_row_keys(frames[frames.any(axis=1)]))
-        width = 88 if width is None else width
-        chords = []
-        for key, count in counter.items():
-            if count >= min_count:
-                bits = np.unpackbits(np.frombuffer(key, np.uint8), count=width).astype(bool)
-                chords.append((count, tuple(int(c) + min_pitch for c in np.flatnonzero(bits))))
-        chords.sort(key=lambda cc: (-cc[0], cc[1]))
+            counts.update(count_chords(frames, min_pitch))
+        return cls.from_counts(
+            counts,
+            min_count=min_count,
+            max_size=max_size,
+            min_pitch=min_pitch,
+            num_pitches=88 if width is None else width,
+        )
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[Chord, int],
+        *,
+        min_count: int = 1,
+        max_size: int | None = None,
+        min_pitch: int = 21,
+        num_pitches: int = 88,
+    ) -> ChordVocabulary:
+        """The vocabulary of summed :func:`count_chords` counts (same rules as :meth:`build`)."""
+        if max_size is not None and max_size < NUM_RESERVED:
+            raise ValueError(f"max_size must be >= {NUM_RESERVED}, got {max_size}")
+        chords = sorted(
+            ((count, tuple(chord)) for chord, count in counts.items() if count >= min_count),
+            key=lambda cc: (-cc[0], cc[1]),
+        )
         if max_size is not None:
             chords = chords[: max_size - NUM_RESERVED]
         return cls(
             chords=tuple(c for _, c in chords),
             counts=tuple(n for n, _ in chords),
             min_pitch=min_pitch,
-            num_pitches=width,
+            num_pitches=num_pitches,
         )
 
     def encode(self, roll: PianoRoll | np.ndarray) -> np.ndarray:
