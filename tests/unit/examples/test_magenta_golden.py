@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from musicgen.examples.magenta_format import (
     serialize_sequence_example,
 )
 from musicgen.storage.tfrecord import read_records
+from tests.fixtures.golden import golden_stats
 
 ALL = sorted(CONFIGS)
 GOLDEN_TRAINING_FILES = ("performance", "performance_with_dynamics")
@@ -104,19 +104,6 @@ def test_records_match_provenance_hashes_and_origins(
         assert digest == prov["sha256_deterministic"], f"record {i}"
 
 
-def _golden_stats(path: Path) -> Counter[str]:
-    stats: Counter[str] = Counter()
-    current = ""
-    for line in path.read_text().splitlines()[1:]:
-        if m := re.fullmatch(r"(\S+): (\d+)", line):
-            stats[m[1]] = int(m[2])
-        elif m := re.fullmatch(r"(\S+):", line):
-            current = m[1]
-        elif m := re.fullmatch(r"\s+(\S+): (\d+)", line):
-            stats[f"{current}:{m[1]}"] = int(m[2])
-    return stats
-
-
 @pytest.mark.parametrize("name", ALL)
 def test_eval_statistics_equal_magenta(
     name: str, golden_dir: Path, golden_sequences: list[music_pb2.NoteSequence]
@@ -126,7 +113,7 @@ def test_eval_statistics_equal_magenta(
         for _ in magenta_pipeline(ns, get_config(name), training=False, stats=stats):
             pass
     path = golden_dir / "pipeline_stats" / f"{name}__all_eval_eval_ratio_1.txt"
-    assert dict(stats) == dict(_golden_stats(path))
+    assert dict(stats) == dict(golden_stats(path))
 
 
 @pytest.mark.integration
@@ -139,7 +126,7 @@ def test_training_statistics_equal_magenta(
         for _ in magenta_pipeline(ns, config, training=True, stats=stats):
             pass
     path = golden_dir / "pipeline_stats" / "performance__all_training_eval_ratio_0.txt"
-    assert dict(stats) == dict(_golden_stats(path))
+    assert dict(stats) == dict(golden_stats(path))
 
 
 @pytest.mark.parametrize("name", ALL)
