@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from musicgen import __version__, logs
-from musicgen.config import PARSERS, ConvertConfig, from_dict
+from musicgen.config import EXAMPLE_FORMATS, PARSERS, ConvertConfig, ExamplesConfig, from_dict
 from musicgen.errors import EXIT_OK, ConfigError, JobFailed, MusicgenError
 
 log = logging.getLogger("musicgen.cli")
@@ -47,6 +47,42 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
     convert.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
     _add_common(convert)
+
+    examples = sub.add_parser(
+        "examples",
+        help="NoteSequence shards -> training examples (SequenceExamples) per split",
+        description="Turns the NoteSequence TFRecords under INPUT (ours or Magenta's; a folder, "
+        "gs:// prefix or one file; or a B-L benchmark .pickle) into SequenceExample shards in "
+        "OUTPUT/train and OUTPUT/eval (train/valid/test for the benchmarks), with "
+        "encoding.json, stats.json and failures.jsonl. Exit 0: done; 1: failures over "
+        "--max-failure-ratio; 2: bad arguments or no input.",
+    )
+    examples.add_argument(
+        "input", help="NoteSequence TFRecord folder/file, gs:// prefix, or .pickle"
+    )
+    examples.add_argument("output", help="output folder or gs://bucket/prefix")
+    examples.add_argument(
+        "--encoding",
+        help="a PerformanceRNN config (performance_with_dynamics, ...) or pianoroll",
+    )
+    examples.add_argument("--format", choices=EXAMPLE_FORMATS, help="record format (compact)")
+    examples.add_argument(
+        "--eval-ratio", type=float, help="share of sequences (by id hash) sent to eval (0.1)"
+    )
+    examples.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_const",
+        const=False,
+        help="skip the training split's stretch and transposition",
+    )
+    examples.add_argument("--steps-per-quarter", type=int, help="piano-roll resolution (4)")
+    examples.add_argument(
+        "--max-failure-ratio", type=float, help="exit 1 if failed/inputs exceeds this (0.05)"
+    )
+    examples.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
+    examples.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
+    _add_common(examples)
     return parser
 
 
@@ -126,7 +162,42 @@ def run_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"convert": run_convert}
+def run_examples(args: argparse.Namespace) -> int:
+    """`musicgen examples`."""
+    flags = {
+        "input": args.input,
+        "output": args.output,
+        "encoding": args.encoding,
+        "format": args.format,
+        "eval_ratio": args.eval_ratio,
+        "augment": args.augment,
+        "steps_per_quarter": args.steps_per_quarter,
+        "max_failure_ratio": args.max_failure_ratio,
+        "address": args.address,
+        "num_cpus": args.num_cpus,
+    }
+    cfg = resolve_config(ExamplesConfig, args, flags)
+    from musicgen.examples.pipeline import check_encoding, make_examples
+
+    check_encoding(cfg)
+    if args.dry_run:
+        print(json.dumps(dataclasses.asdict(cfg), indent=2))
+        return EXIT_OK
+    report = make_examples(cfg)
+    print(report.summary())
+    for outcome in ("failed", "skipped"):
+        for reason, count in report.stats.reasons.get(outcome, {}).items():
+            print(f"  {outcome}: {reason}: {count}")
+    if report.stats.failure_ratio > cfg.max_failure_ratio:
+        raise JobFailed(
+            f"{report.stats.failed}/{report.stats.inputs} sequences failed "
+            f"({report.stats.failure_ratio:.1%} > max_failure_ratio {cfg.max_failure_ratio:.1%}); "
+            f"see failures.jsonl in {cfg.output}"
+        )
+    return EXIT_OK
+
+
+COMMANDS = {"convert": run_convert, "examples": run_examples}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

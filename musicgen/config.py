@@ -66,6 +66,68 @@ class ConvertConfig:
             raise ConfigError(f"convert: max_in_flight must be >= 1, got {self.max_in_flight}")
 
 
+EXAMPLE_FORMATS = ("compact", "magenta")
+
+
+@dataclass(frozen=True)
+class ExamplesConfig:
+    """NoteSequence shards (or a B-L benchmark pickle) -> SequenceExample shards per split.
+
+    Attributes:
+        input: a folder or gs:// prefix of NoteSequence TFRecords (ours or Magenta's; ``.gz``
+            read as gzip), one such file, or a B-L ``.pickle`` (its train/valid/test kept).
+        output: folder or gs:// prefix for ``train/``, ``eval/``, encoding.json, stats.json and
+            failures.jsonl.
+        encoding: a PerformanceRNN config name (``performance_with_dynamics``, ...) or
+            ``pianoroll`` (88-key frames + onsets, for the piano-roll families).
+        format: ``compact`` (token ids, the default) or ``magenta`` (Magenta's own one-hot
+            records, PerformanceRNN configs only).
+        eval_ratio: fraction of sequences, by a hash of their id, written to ``eval/``.
+        augment: stretch and transpose the training split as Magenta does.
+        steps_per_quarter: piano-roll frames per quarter note.
+        max_failure_ratio: failed / inputs above this makes the job exit 1 (outputs are kept).
+        address: Ray cluster address; None starts an embedded local Ray.
+        num_cpus: CPUs for the embedded local Ray; None means all.
+        max_in_flight: shards submitted at once per CPU; bounds the driver's memory.
+    """
+
+    input: str
+    output: str
+    encoding: str = "performance_with_dynamics"
+    format: str = "compact"
+    eval_ratio: float = 0.1
+    augment: bool = True
+    steps_per_quarter: int = 4
+    max_failure_ratio: float = 0.05
+    address: str | None = None
+    num_cpus: int | None = None
+    max_in_flight: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.input:
+            raise ConfigError("examples: input is empty")
+        if not self.output:
+            raise ConfigError("examples: output is empty")
+        if self.format not in EXAMPLE_FORMATS:
+            raise ConfigError(
+                f"examples: format must be one of {EXAMPLE_FORMATS}, got {self.format!r}"
+            )
+        if not 0.0 <= self.eval_ratio <= 1.0:
+            raise ConfigError(f"examples: eval_ratio must be in [0, 1], got {self.eval_ratio}")
+        if self.steps_per_quarter < 1:
+            raise ConfigError(
+                f"examples: steps_per_quarter must be >= 1, got {self.steps_per_quarter}"
+            )
+        if not 0.0 <= self.max_failure_ratio <= 1.0:
+            raise ConfigError(
+                f"examples: max_failure_ratio must be in [0, 1], got {self.max_failure_ratio}"
+            )
+        if self.num_cpus is not None and self.num_cpus < 1:
+            raise ConfigError(f"examples: num_cpus must be >= 1, got {self.num_cpus}")
+        if self.max_in_flight < 1:
+            raise ConfigError(f"examples: max_in_flight must be >= 1, got {self.max_in_flight}")
+
+
 def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config") -> T:
     """Builds dataclass `cls` from `data`, rejecting unknown keys and wrong types.
 

@@ -1,4 +1,4 @@
-"""A real `ray start --head` on loopback and the real `ray job submit` of jobs/convert_corpus.py."""
+"""A real `ray start --head` on loopback and the real `ray job submit` of the jobs/ entry points."""
 
 from __future__ import annotations
 
@@ -61,11 +61,14 @@ def ray_head() -> Iterator[tuple[str, dict[str, str]]]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def submit(address: str, env: dict[str, str], *job_args: str) -> subprocess.CompletedProcess[str]:
+def submit(
+    address: str, env: dict[str, str], *job_args: str, script: str = "jobs/convert_corpus.py"
+) -> subprocess.CompletedProcess[str]:
+    name = Path(script).stem.replace("_", "-")
     cmd = [
         str(BIN / "ray"), "job", "submit", "--address", address,
-        "--submission-id", f"convert-{uuid.uuid4().hex[:8]}", "--working-dir", str(REPO),
-        "--", "python", "jobs/convert_corpus.py", *job_args,
+        "--submission-id", f"{name}-{uuid.uuid4().hex[:8]}", "--working-dir", str(REPO),
+        "--", "python", script, *job_args,
     ]  # fmt: skip
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
@@ -94,3 +97,24 @@ def test_submitted_job_with_bad_input_fails_with_its_reason(
     proc = submit(address, env, "no/such/corpus", str(tmp_path / "out"))
     assert proc.returncode != 0
     assert "input corpus not found" in proc.stdout + proc.stderr
+
+
+def test_submitted_examples_job_writes_both_splits(
+    ray_head: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    address, env = ray_head
+    sequences, examples = tmp_path / "sequences", tmp_path / "examples"
+    assert submit(address, env, "data/sample-corpus", str(sequences)).returncode == 0
+    proc = submit(
+        address, env, str(sequences), str(examples), "--encoding", "performance_with_dynamics",
+        "--eval-ratio", "0.25", script="jobs/make_examples.py",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "24/24 sequences gave examples" in proc.stdout
+    stats = json.loads((examples / "stats.json").read_text())
+    assert stats["inputs"] == stats["converted"] == 24
+    assert stats["examples"]["train"] > 20 * stats["examples"]["eval"] > 0  # 35x augmentation
+    for split in ("train", "eval"):
+        assert len(list((examples / split).glob("examples-*-of-00003.tfrecord"))) == 3
+    info = json.loads((examples / "encoding.json").read_text())
+    assert (info["name"], info["format"]) == ("performance_with_dynamics", "compact")

@@ -23,6 +23,16 @@ LIGHT_MODULES = [
     "musicgen.encodings.performance_controls",
     "musicgen.examples.magenta_format",
     "musicgen.examples.polyphonic",
+    "musicgen.encodings.performance_fast",
+    "musicgen.examples.split",
+    "musicgen.examples.stats",
+    "musicgen.examples.encoding_info",
+    "musicgen.examples.compact_format",
+    "musicgen.examples.shard",
+    "musicgen.examples.pipeline",
+    "musicgen.examples.benchmark_datasets",
+    "musicgen.examples.readers",
+    "musicgen.ray_tasks",
 ]
 
 
