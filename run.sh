@@ -34,11 +34,14 @@ case "${1:-}" in
   demo)
     ensure_venv
     out="${DEMO_OUTPUT:-demo-output}"
-    echo "== 1/1 convert the bundled sample corpus (data/sample-corpus) -> $out/sequences"
+    echo "== 1/2 convert the bundled sample corpus (data/sample-corpus) -> $out/sequences"
     "$VENV/bin/musicgen" convert data/sample-corpus "$out/sequences" --num-cpus 2
+    echo "== 2/2 training examples (performance_with_dynamics, compact, augmented) -> $out/examples"
+    "$VENV/bin/musicgen" examples "$out/sequences" "$out/examples" \
+      --encoding performance_with_dynamics --num-cpus 2
     echo "== outputs"
-    ls -l "$out/sequences"
-    "$VENV/bin/python" -m json.tool "$out/sequences/stats.json" | head -20
+    ls -l "$out/sequences" "$out/examples" "$out/examples/train"
+    "$VENV/bin/python" -c 'import json, sys; s = json.load(open(sys.argv[1])); print({k: s[k] for k in ("inputs", "converted", "skipped", "failed", "examples", "bytes_written")})' "$out/examples/stats.json"
     ;;
   test)
     ensure_venv
