@@ -70,10 +70,10 @@ def test_magenta_format_equals_magentas_eval_records(
     assert read_json(out / "stats.json")["pipeline_statistics"] == dict(sorted(expected.items()))
 
 
+@pytest.mark.parametrize("name", ["performance", "performance_with_dynamics"])
 def test_magenta_format_training_branch_equals_magenta(
-    golden_input: str, golden_dir: Path, tmp_path: Path
+    name: str, golden_input: str, golden_dir: Path, tmp_path: Path
 ) -> None:
-    name = "performance_with_dynamics"
     out = tmp_path / "ex"
     report = make_examples(
         ExamplesConfig(input=golden_input, output=str(out), encoding=name, format="magenta",
