@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from musicgen import __version__, logs
-from musicgen.config import EXAMPLE_FORMATS, PARSERS, ConvertConfig, ExamplesConfig, from_dict
+from musicgen.config import (
+    EXAMPLE_FORMATS,
+    PARSERS,
+    ConvertConfig,
+    ExamplesConfig,
+    deep_merge,
+    dotted,
+    from_dict,
+)
 from musicgen.errors import EXIT_OK, ConfigError, JobFailed, MusicgenError
 
 log = logging.getLogger("musicgen.cli")
@@ -109,15 +117,17 @@ def resolve_config(cls: type[Any], args: argparse.Namespace, flags: dict[str, An
             raise ConfigError(f"{path}: cannot read config: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
-        from_dict(cls, {**_required_placeholders(cls), **merged, **loaded}, source=path)
-        merged.update(loaded)
+        from_dict(cls, deep_merge({**_required_placeholders(cls), **merged}, loaded), source=path)
+        merged = deep_merge(merged, loaded)
         sources.append(path)
     for item in args.set:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        merged[key.strip()] = yaml.safe_load(raw)
-    merged.update({k: v for k, v in flags.items() if v is not None})
+        merged = deep_merge(merged, dotted(key.strip(), yaml.safe_load(raw)))
+    for key, value in flags.items():
+        if value is not None:
+            merged = deep_merge(merged, dotted(key, value))
     return from_dict(cls, merged, source=" + ".join(["command line", *sources]))
 
 

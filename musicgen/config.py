@@ -128,6 +128,28 @@ class ExamplesConfig:
             raise ConfigError(f"examples: max_in_flight must be >= 1, got {self.max_in_flight}")
 
 
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; nested mappings merge key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dotted(key: str, value: Any) -> dict[str, Any]:
+    """``dotted("model.layers", v)`` is ``{"model": {"layers": v}}`` (for ``--set``)."""
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
 def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config") -> T:
     """Builds dataclass `cls` from `data`, rejecting unknown keys and wrong types.
 
@@ -156,7 +178,22 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config") -> 
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Checks `value` against a simple type hint (scalars, optionals); ints widen to floats."""
+    """Checks `value` against a type hint: scalars, optionals, tuple[T, ...] (from a YAML list)
+    and nested dataclasses (from a mapping); ints widen to floats."""
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping for {hint.__name__}, got {value!r}")
+        return from_dict(hint, value, source=where)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is None:
+            raise TypeError(f"{where}: only tuple[T, ...] hints are supported")
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         options = typing.get_args(hint)
         if value is None and type(None) in options:

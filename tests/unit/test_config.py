@@ -45,3 +45,26 @@ def test_invalid_values_are_rejected(key: str, value: object) -> None:
 def test_missing_required_field() -> None:
     with pytest.raises(ConfigError, match="output"):
         from_dict(ConvertConfig, {"input": "a"})
+
+
+def test_nested_dataclasses_tuples_and_dotted_overrides() -> None:
+    from musicgen.config import deep_merge, dotted
+    from musicgen.train.config import TrainConfig
+
+    data = deep_merge(
+        {"data": {"dataset": "ex", "window": 64}, "model": {"family": "pianoroll_lstm"}},
+        dotted("model.layers", [128, 64]),
+    )
+    cfg = from_dict(TrainConfig, data, source="t.yaml")
+    assert cfg.model.layers == (128, 64)
+    assert cfg.model.family == "pianoroll_lstm"
+    assert (cfg.data.dataset, cfg.data.window) == ("ex", 64)
+    assert cfg.optimizer.clip_norm == 3.0  # untouched defaults stay
+    with pytest.raises(ConfigError, match=r"t.yaml: model: unknown key\(s\) \['layer'\]"):
+        from_dict(
+            TrainConfig, {"data": {"dataset": "ex"}, "model": {"layer": [1]}}, source="t.yaml"
+        )
+    with pytest.raises(ConfigError, match=r"model: layers\[1\]: expected int"):
+        from_dict(TrainConfig, {"data": {"dataset": "ex"}, "model": {"layers": [1, "x"]}})
+    with pytest.raises(ConfigError, match="expected a list"):
+        from_dict(TrainConfig, {"data": {"dataset": "ex"}, "model": {"layers": 5}})
