@@ -8,6 +8,19 @@ PYTHON="${PYTHON:-python3}"
 VENV=.venv
 STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 
+# WAV rendering uses Debian's fluidsynth and a General MIDI soundfont (6 MB); installed when we may.
+ensure_system_packages() {
+  command -v fluidsynth >/dev/null && [ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends fluidsynth timgm6mb-soundfont >/dev/null \
+      || echo "warning: could not install fluidsynth; WAV rendering will fail" >&2
+  else
+    echo "note: WAV rendering needs fluidsynth and a GM soundfont:" \
+      "sudo apt-get install fluidsynth timgm6mb-soundfont" >&2
+  fi
+}
+
 ensure_venv() {
   [ -f "$STAMP" ] && return 0
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
@@ -32,6 +45,7 @@ ensure_venv() {
 
 case "${1:-}" in
   demo)
+    ensure_system_packages
     ensure_venv
     out="${DEMO_OUTPUT:-demo-output}"
     echo "== 1/2 convert the bundled sample corpus (data/sample-corpus) -> $out/sequences"
@@ -44,6 +58,7 @@ case "${1:-}" in
     "$VENV/bin/python" -c 'import json, sys; s = json.load(open(sys.argv[1])); print({k: s[k] for k in ("inputs", "converted", "skipped", "failed", "examples", "bytes_written")})' "$out/examples/stats.json"
     ;;
   test)
+    ensure_system_packages
     ensure_venv
     export PATH="$PWD/$VENV/bin:$PATH"
     echo "== lint (ruff) and types (mypy)"
