@@ -1,0 +1,1 @@
+"""Batch generation: names, manifests, pulling, rendering and quality metrics of generated MIDI."""

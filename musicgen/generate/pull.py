@@ -1,0 +1,173 @@
+"""Copies a complete generated batch to a local folder, verified and resumable.
+
+Only batches with ``report.json`` are pulled (it is written last, so an unfinished batch is never
+mistaken for a finished one). Each MIDI file is streamed into a temp file beside its target, hashed
+on the way and renamed only when its SHA-256 matches the manifest, so an interrupted or corrupt
+download never leaves a partial file; a rerun skips every file whose hash already matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from musicgen import storage
+from musicgen.errors import ObjectNotFound, StorageError
+from musicgen.generate.layout import MANIFEST, REPORT, latest_batch
+from musicgen.generate.manifest import ManifestRow, parse_manifest, read_report
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+class ChecksumMismatch(StorageError):
+    """A downloaded object's SHA-256 differs from the manifest's."""
+
+
+@dataclass(frozen=True)
+class PullReport:
+    """What one pull did.
+
+    Attributes:
+        source: The batch prefix pulled.
+        dest: The local folder written.
+        downloaded: Files that were missing locally and were fetched.
+        repaired: Local files whose hash did not match and were fetched again.
+        skipped: Local files already matching the manifest.
+        bytes: Bytes fetched (downloaded + repaired).
+    """
+
+    source: str
+    dest: str
+    downloaded: int
+    repaired: int
+    skipped: int
+    bytes: int
+
+    @property
+    def files(self) -> int:
+        """Every sample file of the batch."""
+        return self.downloaded + self.repaired + self.skipped
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _matches(path: Path, row: ManifestRow) -> bool:
+    """True if ``path`` already holds the row's object (size first: it is cheap)."""
+    try:
+        return path.stat().st_size == row.size and _file_sha256(path) == row.sha256
+    except FileNotFoundError:
+        return False
+
+
+def _fetch(source_uri: str, target: Path, row: ManifestRow) -> int:
+    """Streams one object into ``target`` atomically, verifying it before the rename."""
+    digest = hashlib.sha256()
+    size = 0
+    with storage.open_reader(source_uri) as src, storage.open_writer(str(target)) as dst:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            dst.write(chunk)
+        if digest.hexdigest() != row.sha256:
+            # Raised inside the writer: its temp file is discarded, the target is untouched.
+            raise ChecksumMismatch(
+                source_uri,
+                f"sha256 mismatch: manifest says {row.sha256}, downloaded {digest.hexdigest()} "
+                f"({size} bytes, manifest says {row.size})",
+            )
+    return size
+
+
+def _local_target(dest: Path, row: ManifestRow, manifest_uri: str) -> Path:
+    # A manifest names objects inside its own batch; anything else could write outside dest.
+    name = row.uri
+    if not name or "/" in name or "\\" in name or name in {".", ".."} or name.startswith("."):
+        raise StorageError(manifest_uri, f"sample {row.sample_id}: bad object name {name!r}")
+    return dest / name
+
+
+def resolve_source(source: storage.UriLike, *, latest: bool, model: str | None) -> str:
+    """The batch prefix to pull: ``source`` itself, or its newest complete batch with ``latest``."""
+    if latest:
+        return latest_batch(source, model)
+    if model is not None:
+        raise ValueError("model only selects among batches with latest=True")
+    return os.fspath(source).rstrip("/")
+
+
+def pull(
+    source: storage.UriLike,
+    dest: storage.UriLike,
+    *,
+    latest: bool = False,
+    model: str | None = None,
+) -> PullReport:
+    """Downloads a complete batch's samples, manifest and report into the local folder ``dest``.
+
+    Args:
+        source: A batch prefix (local or gs://), or with ``latest`` the root holding
+            ``generated/``.
+        dest: A local folder (created if needed).
+        latest: Pull the newest complete batch under ``source`` (see ``layout.latest_batch``).
+        model: With ``latest``, only consider this model.
+
+    Returns:
+        Counts of files downloaded, repaired and skipped, and bytes fetched.
+
+    Raises:
+        ObjectNotFound: If the batch has no ``report.json`` (incomplete), or no complete batch
+            exists under the root with ``latest``, or a listed object is missing.
+        ChecksumMismatch: If a download's SHA-256 differs from the manifest (names the object
+            and both hashes; no file is left for it).
+        StorageError: On a malformed manifest or any other I/O failure; names the URI.
+        ValueError: If ``dest`` is a gs:// URI, or ``model`` is given without ``latest``.
+    """
+    if storage.is_gcs(dest):
+        raise ValueError(f"pull writes to a local folder, not {os.fspath(dest)}")
+    prefix = resolve_source(source, latest=latest, model=model)
+    report_uri, manifest_uri = storage.join(prefix, REPORT), storage.join(prefix, MANIFEST)
+    try:
+        read_report(prefix)  # validates; the bytes are re-read below to copy them verbatim
+    except ObjectNotFound as exc:
+        raise ObjectNotFound(prefix, f"batch is incomplete (no {REPORT}); not pulling it") from exc
+    manifest_bytes = storage.read_bytes(manifest_uri)
+    rows = parse_manifest(manifest_uri, manifest_bytes.decode("utf-8"))
+    folder = Path(os.fspath(dest))
+    storage.makedirs(str(folder))
+
+    downloaded = repaired = skipped = fetched = 0
+    for row in rows:
+        target = _local_target(folder, row, manifest_uri)
+        if _matches(target, row):
+            skipped += 1
+            continue
+        stale = target.exists()
+        try:
+            fetched += _fetch(storage.join(prefix, row.uri), target, row)
+        except ChecksumMismatch:
+            storage.delete(str(target))  # a stale local copy is wrong too; leave nothing corrupt
+            raise
+        if stale:
+            repaired += 1
+            log.info("repaired %s (hash did not match)", target)
+        else:
+            downloaded += 1
+    storage.write_bytes(str(folder / MANIFEST), manifest_bytes)
+    storage.write_bytes(str(folder / REPORT), storage.read_bytes(report_uri))
+    result = PullReport(prefix, str(folder), downloaded, repaired, skipped, fetched)
+    log.info(
+        "pulled %s -> %s: %d downloaded, %d repaired, %d skipped, %d bytes",
+        prefix, folder, downloaded, repaired, skipped, fetched,
+    )  # fmt: skip
+    return result

@@ -1,0 +1,163 @@
+"""`pull` of generated batches from the real GCS emulator and from local folders: verified,
+resumable, refusing incomplete batches, and finding the newest complete one."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from musicgen import storage
+from musicgen.errors import ObjectNotFound, StorageError
+from musicgen.generate import layout, pull
+from musicgen.generate.manifest import write_manifest, write_report, write_sample
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = 5
+
+
+@pytest.fixture(params=["gcs", "local"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A bucket in the emulator, or a local folder standing in for one."""
+    if request.param == "gcs":
+        return str(request.getfixturevalue("gcs_bucket"))
+    return str(tmp_path / "bucket")
+
+
+def _midi(index: int) -> bytes:
+    # Pull never parses MIDI; distinct sizes and contents are what matter here.
+    return b"MThd\x00\x00\x00\x06" + hashlib.sha256(str(index).encode()).digest() * (index + 1)
+
+
+def _write_batch(root: str, date: str, batch: str, *, complete: bool = True) -> str:
+    prefix = layout.batch_prefix(root, "prnn", date, batch)
+    rows = [
+        write_sample(prefix, layout.sample_id(batch, i), _midi(i), 100 + i, {"t": 1.0}, {"n": i})
+        for i in range(SAMPLES)
+    ]
+    write_manifest(prefix, rows)
+    if complete:
+        write_report(prefix, {"samples": SAMPLES, "batch": batch})
+    return prefix
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_pull_then_resume_then_repair(root: str, tmp_path: Path) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b1")
+    dest = tmp_path / "out"
+    first = pull.pull(prefix, dest)
+    total = sum(len(_midi(i)) for i in range(SAMPLES))
+    assert (first.downloaded, first.repaired, first.skipped, first.bytes) == (SAMPLES, 0, 0, total)
+    expected = sorted(
+        [f"b1-{i:05d}.mid" for i in range(SAMPLES)] + ["manifest.jsonl", "report.json"]
+    )
+    assert _names(dest) == expected
+    assert (dest / "b1-00003.mid").read_bytes() == _midi(3)
+    assert (dest / "manifest.jsonl").read_bytes() == storage.read_bytes(f"{prefix}/manifest.jsonl")
+
+    again = pull.pull(prefix, dest)
+    assert (again.downloaded, again.repaired, again.skipped, again.bytes) == (0, 0, SAMPLES, 0)
+
+    (dest / "b1-00001.mid").unlink()
+    (dest / "b1-00004.mid").write_bytes(b"corrupt")
+    fixed = pull.pull(prefix, dest)
+    assert (fixed.downloaded, fixed.repaired, fixed.skipped) == (1, 1, SAMPLES - 2)
+    assert fixed.bytes == len(_midi(1)) + len(_midi(4))
+    assert (dest / "b1-00004.mid").read_bytes() == _midi(4)
+    assert _names(dest) == expected
+
+
+def test_incomplete_batch_is_refused(root: str, tmp_path: Path) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b2", complete=False)
+    with pytest.raises(ObjectNotFound, match=r"incomplete \(no report\.json\)") as info:
+        pull.pull(prefix, tmp_path / "out")
+    assert prefix in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_latest_picks_newest_complete_batch(root: str, tmp_path: Path) -> None:
+    _write_batch(root, "2024-05-01", "b9")
+    newest = _write_batch(root, "2024-05-02", "b1")
+    _write_batch(root, "2024-05-03", "b1", complete=False)
+    report = pull.pull(root, tmp_path / "out", latest=True)
+    assert report.source == newest
+    assert report.downloaded == SAMPLES
+    assert pull.pull(root, tmp_path / "out", latest=True, model="prnn").skipped == SAMPLES
+    with pytest.raises(ObjectNotFound, match="no complete batch"):
+        pull.pull(root, tmp_path / "other", latest=True, model="lstm")
+
+
+def test_corrupt_object_is_an_error_and_leaves_nothing(root: str, tmp_path: Path) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b3")
+    bad = storage.join(prefix, "b3-00002.mid")
+    storage.write_bytes(bad, b"tampered")
+    dest = tmp_path / "out"
+    (dest).mkdir()
+    (dest / "b3-00002.mid").write_bytes(b"stale")
+    want = hashlib.sha256(_midi(2)).hexdigest()
+    got = hashlib.sha256(b"tampered").hexdigest()
+    with pytest.raises(pull.ChecksumMismatch, match=f"{want}.*{got}") as info:
+        pull.pull(prefix, dest)
+    assert bad in str(info.value)
+    assert _names(dest) == ["b3-00000.mid", "b3-00001.mid"]  # no bad, stale or temp file
+
+
+class Interrupted(Exception):
+    """Stands in for a dropped connection or a killed process mid-download."""
+
+
+def test_interrupted_pull_leaves_no_partial_file_and_resumes(
+    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b4")
+    real_reader = storage.open_reader
+    opened: list[str] = []
+
+    @contextlib.contextmanager
+    def flaky_reader(uri: str) -> Iterator[IO[bytes]]:
+        opened.append(uri)
+        with real_reader(uri) as f:
+            if len(opened) < 3:
+                yield f
+                return
+            head = f.read(10)
+
+            class Broken:
+                def __init__(self) -> None:
+                    self.sent = False
+
+                def read(self, _size: int = -1) -> bytes:
+                    if self.sent:
+                        raise Interrupted(uri)
+                    self.sent = True
+                    return head
+
+            yield Broken()  # type: ignore[misc]
+
+    monkeypatch.setattr(storage, "open_reader", flaky_reader)
+    dest = tmp_path / "out"
+    with pytest.raises(Interrupted):
+        pull.pull(prefix, dest)
+    assert _names(dest) == ["b4-00000.mid", "b4-00001.mid"]  # no partial .mid, no temp file
+    monkeypatch.setattr(storage, "open_reader", real_reader)
+    resumed = pull.pull(prefix, dest)
+    assert (resumed.downloaded, resumed.skipped) == (SAMPLES - 2, 2)
+
+
+def test_pull_refuses_gcs_destination_and_unsafe_names(root: str, tmp_path: Path) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b5")
+    with pytest.raises(ValueError, match="local folder"):
+        pull.pull(prefix, "gs://elsewhere/out")
+    manifest = storage.join(prefix, layout.MANIFEST)
+    text = storage.read_bytes(manifest).decode().replace('"uri":"b5-00000.mid"', '"uri":"../x.mid"')
+    storage.write_text(manifest, text)
+    with pytest.raises(StorageError, match="bad object name"):
+        pull.pull(prefix, tmp_path / "out")
