@@ -1,0 +1,243 @@
+"""Piano-roll generation, batched: the piano-roll LSTM and Johnson's biaxial LSTM.
+
+Both advance a batch of rows one frame at a time through the trained LSTM cells. Randomness
+comes from each row's own ``numpy.random.Generator`` (uniforms drawn per frame and passed into
+the compiled step), so a sample depends only on its seed. Keys are drawn from their Bernoulli
+probabilities (or thresholded, ``argmax``); a key articulates where it starts after silence
+(piano-roll LSTM) or where the biaxial model's articulate output says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from musicgen.encodings import biaxial
+from musicgen.encodings.pianoroll import DEFAULT_QPM, PianoRoll, decode
+
+
+@dataclass(frozen=True)
+class RollSettings:
+    """What to generate.
+
+    Attributes:
+        num_frames: Frames to generate after the primer.
+        steps_per_quarter: The grid the model was trained on (for decoding to seconds).
+        temperature: Logits are divided by it before the sigmoid.
+        argmax: Threshold at 0.5 instead of sampling.
+        qpm: Tempo of the decoded MIDI.
+    """
+
+    num_frames: int = 128
+    steps_per_quarter: int = 4
+    temperature: float = 1.0
+    argmax: bool = False
+    qpm: float = DEFAULT_QPM
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or self.steps_per_quarter < 1 or not self.temperature > 0:
+            raise ValueError(f"bad roll settings: {self}")
+
+
+@dataclass
+class GeneratedRoll:
+    """One generated piece: frames and onsets ``[T, 88]`` (primer included), decoded notes."""
+
+    seed: int
+    frames: np.ndarray
+    onsets: np.ndarray
+    sequence: Any
+    log_likelihood: float
+
+
+def to_sequence(
+    frames: np.ndarray, onsets: np.ndarray, settings: RollSettings, min_pitch: int
+) -> Any:
+    """A NoteSequence of a roll on a constant-tempo grid."""
+    seconds = 60.0 / settings.qpm / settings.steps_per_quarter
+    roll = PianoRoll(
+        frames=frames.astype(bool),
+        onsets=(onsets & frames).astype(bool),
+        frame_times=np.arange(len(frames) + 1) * seconds,
+        steps_per_quarter=settings.steps_per_quarter,
+        min_pitch=min_pitch,
+        tempo_qpms=np.full(1, settings.qpm),
+    )
+    return decode(roll)
+
+
+def _bernoulli(
+    logits: np.ndarray, uniforms: np.ndarray, settings: RollSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keys on, and the log-likelihood of that choice, per row."""
+    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64) / settings.temperature))
+    on = p >= 0.5 if settings.argmax else uniforms < p
+    eps = 1e-12
+    ll = np.where(on, np.log(p + eps), np.log(1 - p + eps)).sum(axis=-1)
+    return on, ll
+
+
+def _cells(model: Any, prefix: str) -> list[Any]:
+    return [layer.cell for layer in model.layers if layer.name.startswith(prefix)]
+
+
+def _run_cells(cells: Sequence[Any], x: Any, state: list[Any]) -> tuple[Any, list[Any]]:
+    new_state = []
+    for i, cell in enumerate(cells):
+        x, (h, c) = cell(x, [state[2 * i], state[2 * i + 1]], training=False)
+        new_state += [h, c]
+    return x, new_state
+
+
+def _zero_state(cells: Sequence[Any], batch: int) -> list[np.ndarray]:
+    return [np.zeros((batch, cell.units), np.float32) for cell in cells for _ in range(2)]
+
+
+def generate_pianoroll(
+    model: Any,
+    settings: RollSettings,
+    seeds: Sequence[int],
+    primer: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[GeneratedRoll]:
+    """Samples with the piano-roll LSTM; input row t is ``[frame_t | onset_t]``."""
+    import tensorflow as tf
+
+    cells = _cells(model, "lstm_")
+    dense = model.get_layer("logits")
+    step = tf.function(
+        lambda x, s: (lambda out: (dense(out[0]), out[1]))(_run_cells(cells, x, s)),
+        reduce_retracing=True,
+    )
+    n, p = len(seeds), model.num_pitches
+    prime_frames, prime_onsets = _primer(primer, p)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    state = _zero_state(cells, n)
+    frames = [np.repeat(prime_frames[t : t + 1], n, axis=0) for t in range(len(prime_frames))]
+    onsets = [np.repeat(prime_onsets[t : t + 1], n, axis=0) for t in range(len(prime_onsets))]
+    scores = np.zeros(n)
+    logits = None
+    for t in range(len(frames)):
+        x = np.concatenate([frames[t], onsets[t]], axis=1).astype(np.float32)
+        logits, state = step(x, state)
+    for _ in range(settings.num_frames):
+        uniforms = np.stack([rng.random(p) for rng in rngs])
+        on, ll = _bernoulli(np.asarray(logits), uniforms, settings)
+        scores += ll
+        onset = on & ~frames[-1].astype(bool)
+        frames.append(on.astype(np.float32))
+        onsets.append(onset.astype(np.float32))
+        x = np.concatenate([frames[-1], onsets[-1]], axis=1).astype(np.float32)
+        logits, state = step(x, state)
+    return _pieces(seeds, frames, onsets, scores, settings, 21)
+
+
+def generate_biaxial(
+    model: Any,
+    settings: RollSettings,
+    seeds: Sequence[int],
+    primer: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[GeneratedRoll]:
+    """Samples with the biaxial LSTM: per frame, the time axis for all 88 notes at once, then
+    the note axis from the lowest note up, each note seeing the one below (play, articulate)."""
+    import tensorflow as tf
+
+    time_cells = _cells(model.time_axis, "time_lstm_")
+    note_cells = _cells(model.note_axis, "note_lstm_")
+    dense = model.note_axis.get_layer("logits")
+    n, p = len(seeds), model.num_pitches
+
+    def frame_step(features: Any, time_state: list[Any], uniforms: Any) -> Any:
+        flat = tf.reshape(features, (n * p, model.num_features))
+        time_out, time_state = _run_cells(time_cells, flat, time_state)
+        time_out = tf.reshape(time_out, (n, p, -1))
+        note_state = [tf.zeros((n, c.units)) for c in note_cells for _ in range(2)]
+        below = tf.zeros((n, 2))
+        plays, arts, lls = [], [], tf.zeros((n,))
+        for k in range(p):  # unrolled at trace time: one graph per frame step
+            x = tf.concat([time_out[:, k], below], axis=-1)
+            out, note_state = _run_cells(note_cells, x, note_state)
+            logit = dense(out) / settings.temperature
+            prob = tf.sigmoid(tf.cast(logit, tf.float32))
+            if settings.argmax:
+                pick = tf.cast(prob >= 0.5, tf.float32)
+            else:
+                pick = tf.cast(uniforms[:, k] < prob, tf.float32)
+            play = pick[:, 0]
+            art = pick[:, 1] * play  # only a sounding note can articulate
+            ll = play * tf.math.log(prob[:, 0] + 1e-12) + (1 - play) * tf.math.log(
+                1 - prob[:, 0] + 1e-12
+            )
+            lls += ll
+            plays.append(play)
+            arts.append(art)
+            below = tf.stack([play, art], axis=-1)
+        return tf.stack(plays, axis=1), tf.stack(arts, axis=1), lls, time_state
+
+    step = tf.function(frame_step)
+    prime_frames, prime_onsets = _primer(primer, p)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    time_state = _zero_state(time_cells, n * p)
+    frames = [np.repeat(prime_frames[t : t + 1], n, axis=0) for t in range(len(prime_frames))]
+    onsets = [np.repeat(prime_onsets[t : t + 1], n, axis=0) for t in range(len(prime_onsets))]
+    # Feed the primer's frames through the time axis (their note-axis draws are discarded).
+    for t in range(1, len(frames)):
+        feats = _step_features(frames[t - 1], onsets[t - 1], t)
+        _, _, _, time_state = step(feats, time_state, np.zeros((n, p, 2), np.float32))
+    scores = np.zeros(n)
+    for _ in range(settings.num_frames):
+        t = len(frames)
+        feats = _step_features(frames[-1], onsets[-1], t)
+        uniforms = np.stack([rng.random((p, 2)) for rng in rngs]).astype(np.float32)
+        play, art, ll, time_state = step(feats, time_state, uniforms)
+        frames.append(np.asarray(play))
+        onsets.append(np.asarray(art))
+        scores += np.asarray(ll, np.float64)
+    return _pieces(seeds, frames, onsets, scores, settings, 21)
+
+
+def _step_features(prev_frames: np.ndarray, prev_onsets: np.ndarray, t: int) -> np.ndarray:
+    """Johnson's features of step ``t`` for every row, from frame ``t - 1`` ``[B, P]``."""
+    out = []
+    for frame, onset in zip(prev_frames.astype(bool), prev_onsets.astype(bool), strict=True):
+        roll = PianoRoll(
+            frames=np.stack([frame, np.zeros_like(frame)]),
+            onsets=np.stack([onset & frame, np.zeros_like(frame)]),
+            frame_times=np.arange(3, dtype=np.float64),
+            steps_per_quarter=1,
+        )
+        feats = biaxial.features(roll)[1]
+        feats[:, biaxial.BEAT_SLICE] = ((t % 16) >> np.arange(biaxial.BEAT_BITS)) & 1
+        out.append(feats)
+    return np.stack(out).astype(np.float32)
+
+
+def _primer(
+    primer: tuple[np.ndarray, np.ndarray] | None, num_pitches: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if primer is None:
+        silent = np.zeros((1, num_pitches), np.float32)
+        return silent, silent
+    frames, onsets = (np.asarray(a, np.float32) for a in primer)
+    return frames, onsets
+
+
+def _pieces(
+    seeds: Sequence[int],
+    frames: list[np.ndarray],
+    onsets: list[np.ndarray],
+    scores: np.ndarray,
+    settings: RollSettings,
+    min_pitch: int,
+) -> list[GeneratedRoll]:
+    stacked_frames = np.stack(frames, axis=1).astype(bool)
+    stacked_onsets = np.stack(onsets, axis=1).astype(bool)
+    out = []
+    for i, seed in enumerate(seeds):
+        f, o = stacked_frames[i], stacked_onsets[i]
+        out.append(
+            GeneratedRoll(seed, f, o, to_sequence(f, o, settings, min_pitch), float(scores[i]))
+        )
+    return out
