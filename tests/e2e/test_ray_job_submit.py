@@ -118,3 +118,32 @@ def test_submitted_examples_job_writes_both_splits(
         assert len(list((examples / split).glob("examples-*-of-00003.tfrecord"))) == 3
     info = json.loads((examples / "encoding.json").read_text())
     assert (info["name"], info["format"]) == ("performance_with_dynamics", "compact")
+
+
+def test_submitted_train_job_writes_a_complete_run_dir(
+    ray_head: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    from tests.fixtures.tiny_family import make_jsb_examples
+
+    address, env = ray_head
+    dataset, runs = make_jsb_examples(tmp_path / "jsb"), tmp_path / "runs"
+    proc = submit(
+        address, env, "--dataset", str(dataset), "--runs-dir", str(runs), "--run-id", "e2e",
+        "--num-workers", "2", "--num-steps", "10", "--set", "model.family=pianoroll_lstm",
+        "--set", "model.layers=[8]", "--set", "batch_size=8", "--set", "data.window=16",
+        "--set", "data.eval_split=valid", "--set", "eval_batches=2", "--set",
+        "checkpoint_every=5", script="jobs/train.py",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "trained e2e to step 10" in proc.stdout
+    run = runs / "pianoroll_lstm" / "e2e"
+    for name in ("config.resolved.yaml", "metrics.jsonl", "model.keras", "report.json"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.keras")) == [
+        "ckpt-00000005.keras", "ckpt-00000010.keras",
+    ]  # fmt: skip
+    report = json.loads((run / "report.json").read_text())
+    assert report["steps"] == 10
+    assert report["eval"]["split"] == "valid"
+    workers = [json.loads((run / "workers" / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert workers[0]["weights_sha256"] == workers[1]["weights_sha256"]

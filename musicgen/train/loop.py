@@ -1,0 +1,303 @@
+"""The per-worker training loop that Ray Train runs on every worker.
+
+Each worker reads its own shard of the training split (``num_shards=world_size``,
+``shard_index=rank``, TF auto-sharding off) and feeds its one local replica through
+``distribute_datasets_from_function``, which takes the per-worker batch as it is (no rebatching).
+Rank 0 alone logs, evaluates (the whole eval split or ``eval_batches`` of it, so the figures do
+not depend on the worker count), writes ``metrics.jsonl``, TensorBoard events, checkpoints and
+``model.keras``; every rank calls ``ray.train.report`` at each checkpoint, rank 0 with the
+checkpoint attached.
+
+Resume: a (re)started worker group restores the newest checkpoint in the run directory (weights,
+optimizer variables, step) and continues from there. The data stream does not resume at its old
+position: it restarts with a fresh shuffle seeded by ``seed + step``, so a resumed run sees
+different, but reproducible, batches. A non-finite loss (the same on every rank, as it is
+all-reduced) stops every rank at the same step; rank 0 records it in ``metrics.jsonl`` and the
+driver turns it into an error, instead of a retry that would diverge again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from musicgen import logs, storage
+from musicgen.config import from_dict
+from musicgen.errors import InputError, ObjectNotFound
+from musicgen.examples.encoding_info import EncodingInfo, read_encoding_info
+from musicgen.examples.readers import list_shards
+from musicgen.models.family import LOSS_SUM, WEIGHT, ModelFamily
+from musicgen.train import checkpoints as ckpts
+from musicgen.train.config import TrainConfig
+from musicgen.train.metrics import MetricsLog, TensorBoard, Window, add_totals
+from musicgen.train.run_dir import RunDir
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+DIVERGED = "diverged"
+
+
+def resolve_family(name: str) -> ModelFamily:
+    """A family from the registry by name, or from ``module:attr`` (a class or factory)."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        family: ModelFamily = factory()
+        return family
+    from musicgen.models.registry import get_family
+
+    return get_family(name)
+
+
+def weights_checksum(model: keras.Model) -> str:
+    """sha256 of every weight's bytes, in order: equal on every rank after a correct step."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train's entry point; ``config`` is ``{"cfg": <plain TrainConfig>, "family": str}``."""
+    import ray.train
+
+    context = ray.train.get_context()
+    Worker(config, context.get_world_rank(), context.get_world_size()).run()
+
+
+class Worker:
+    """One rank's training run (see the module docstring)."""
+
+    def __init__(self, config: Mapping[str, Any], rank: int, world_size: int) -> None:
+        from musicgen.train.step import make_strategy
+
+        logs.configure(bool(config.get("verbose", False)))
+        logging.getLogger("musicgen").propagate = False  # Ray also prints the root logger
+        self.strategy = make_strategy(world_size)  # before any other TensorFlow op
+        self.cfg: TrainConfig = from_dict(TrainConfig, dict(config["cfg"]), source="train config")
+        self.family = resolve_family(str(config["family"]))
+        self.rank, self.world_size = rank, world_size
+        self.run_dir = RunDir.for_config(self.cfg)
+        self.chief = rank == 0
+
+    def run(self) -> None:
+        import keras
+
+        cfg = self.cfg
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if cfg.use_mixed_precision else "float32"
+        )
+        keras.utils.set_random_seed(cfg.seed)
+        info = read_encoding_info(cfg.data.dataset)
+        train_files = list_shards(cfg.data.dataset, cfg.data.train_split)
+        model, optimizer = self._build(info)
+        start = self._restore(model, optimizer)
+        self._write_worker({"start_step": start, "pid": os.getpid()})
+        metrics = MetricsLog(self.run_dir.metrics, start) if self.chief else None
+        board = TensorBoard(self.run_dir.tensorboard) if self.chief else None
+        evaluate = self._evaluator(model, info) if self.chief else None
+        step = start
+        try:
+            step = self._train(model, optimizer, info, train_files, start, metrics, board, evaluate)
+        finally:
+            if board is not None:
+                board.close()
+        final = {"final_step": step, "weights_sha256": weights_checksum(model), "pid": os.getpid()}
+        self._write_worker({"start_step": start, **final})
+        if self.chief and step >= cfg.num_steps:
+            with tempfile.TemporaryDirectory(prefix="musicgen-model-") as tmp:
+                local = Path(tmp) / "model.keras"
+                model.save(local)
+                storage.upload_file(str(local), self.run_dir.model)
+
+    def _build(self, info: EncodingInfo) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+        from musicgen.train.step import build_optimizer
+
+        with self.strategy.scope():
+            model = self.family.build(self.cfg.model, info)
+            optimizer = build_optimizer(self.cfg.optimizer, self.cfg.use_mixed_precision)
+            optimizer.build(model.trainable_variables)
+            model.compile(optimizer=optimizer)  # so checkpoints carry the optimizer's state
+        return model, optimizer
+
+    def _restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> int:
+        latest = ckpts.latest_checkpoint(self.run_dir.checkpoints)
+        if latest is None:
+            return 0
+        ckpts.restore_checkpoint(latest, model, optimizer, self.family.custom_objects())
+        if self.chief:
+            log.info("resumed from %s (step %d)", latest.model_uri, latest.step)
+        return latest.step
+
+    def _dataset(self, files: list[str], info: EncodingInfo, seed: int) -> Any:
+        import tensorflow as tf
+
+        def make(_: tf.distribute.InputContext) -> tf.data.Dataset:
+            ds = self.family.dataset(
+                files, info, self.cfg.data, batch_size=self.cfg.per_worker_batch_size,
+                training=True, seed=seed, num_shards=self.world_size, shard_index=self.rank,
+            )  # fmt: skip
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.OFF
+            )
+            return ds.with_options(options)
+
+        return self.strategy.distribute_datasets_from_function(make)
+
+    def _train(
+        self,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        info: EncodingInfo,
+        files: list[str],
+        start: int,
+        metrics: MetricsLog | None,
+        board: TensorBoard | None,
+        evaluate: Callable[[], dict[str, float]] | None,
+    ) -> int:
+        from musicgen.train.step import make_train_step
+
+        cfg = self.cfg
+        if start >= cfg.num_steps:
+            return start
+        dataset = self._dataset(files, info, cfg.seed + start)
+        train_step = make_train_step(
+            self.strategy, self.family, model, optimizer, cfg.optimizer, dataset.element_spec
+        )
+        batches: Iterator[Any] = iter(dataset)
+        window, started = Window(), time.monotonic()
+        last: dict[str, float] = {}
+        for step in range(start + 1, cfg.num_steps + 1):
+            stats = {k: float(v) for k, v in train_step(next(batches)).items()}
+            window.add(stats)
+            loss = stats[LOSS_SUM] / max(stats[WEIGHT], 1.0)
+            if not math.isfinite(loss):
+                if metrics is not None:
+                    metrics.add({"step": step, "split": "train", "event": DIVERGED, "loss": loss})
+                    metrics.flush()
+                log.error("training diverged at step %d: loss %s", step, loss)
+                return step
+            final = step == cfg.num_steps
+            if step % cfg.log_every == 0 or final:
+                last = self._log(step, window, started, metrics, board)
+                window.reset()
+            if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or final):
+                last |= {
+                    f"eval_{k}": v for k, v in self._eval(step, evaluate, metrics, board).items()
+                }
+            if step % cfg.checkpoint_every == 0 or final:
+                self._checkpoint(model, step, last, metrics, board)
+        return cfg.num_steps
+
+    def _log(
+        self,
+        step: int,
+        window: Window,
+        started: float,
+        metrics: MetricsLog | None,
+        board: TensorBoard | None,
+    ) -> dict[str, float]:
+        summary = self.family.summarize(window.totals) | window.rates(WEIGHT)
+        if metrics is not None and board is not None:
+            wall = time.monotonic() - started
+            metrics.add({"step": step, "split": "train", **summary, "wall_s": wall})
+            board.scalars("train", step, summary)
+            log.info(
+                "step %d/%d: loss %.4f, %.2f steps/s, %.0f events/s",
+                step, self.cfg.num_steps, summary.get("loss", math.nan),
+                summary["steps_per_s"], summary["events_per_s"],
+            )  # fmt: skip
+        return summary
+
+    def _evaluator(
+        self, model: keras.Model, info: EncodingInfo
+    ) -> Callable[[], dict[str, float]] | None:
+        from musicgen.train.step import make_eval_step
+
+        cfg = self.cfg
+        try:
+            files = list_shards(cfg.data.dataset, cfg.data.eval_split)
+        except (InputError, ObjectNotFound) as exc:
+            log.warning("no evaluation: %s", exc)
+            return None
+        eval_step = make_eval_step(self.family, model)
+
+        def evaluate() -> dict[str, float]:
+            ds = self.family.dataset(
+                files, info, cfg.data, batch_size=cfg.per_worker_batch_size, training=False,
+                seed=cfg.seed, num_shards=1, shard_index=0,
+            )  # fmt: skip
+            if cfg.eval_batches is not None:
+                ds = ds.take(cfg.eval_batches)
+            totals: dict[str, float] = {}
+            for batch in ds:
+                add_totals(totals, ((k, float(v)) for k, v in eval_step(batch).items()))
+            return self.family.summarize(totals) if totals else {}
+
+        return evaluate
+
+    def _eval(
+        self,
+        step: int,
+        evaluate: Callable[[], dict[str, float]],
+        metrics: MetricsLog | None,
+        board: TensorBoard | None,
+    ) -> dict[str, float]:
+        began = time.monotonic()
+        summary = evaluate()
+        if metrics is not None and board is not None:
+            seconds = time.monotonic() - began
+            metrics.add({"step": step, "split": self.cfg.data.eval_split, **summary,
+                         "eval_s": seconds})  # fmt: skip
+            board.scalars("eval", step, summary)
+            log.info("step %d: eval %s (%.1fs)", step, _short(summary), seconds)
+        return summary
+
+    def _checkpoint(
+        self,
+        model: keras.Model,
+        step: int,
+        last: dict[str, float],
+        metrics: MetricsLog | None,
+        board: TensorBoard | None,
+    ) -> None:
+        import ray.train
+
+        report = {"step": step, **last}
+        if not self.chief:
+            ray.train.report(report, checkpoint=None)
+            return
+        if metrics is None or board is None:
+            raise RuntimeError("rank 0 writes metrics and TensorBoard events")
+        folder = self.run_dir.checkpoints
+        with tempfile.TemporaryDirectory(prefix="musicgen-ckpt-") as tmp:
+            ckpts.save_checkpoint(model, folder, step, {"metrics": last}, tmp)
+            removed = ckpts.prune_checkpoints(folder, self.cfg.keep_checkpoints)
+            metrics.flush()
+            board.flush()
+            log.info("checkpoint at step %d%s", step, f" (removed {removed})" if removed else "")
+            ray.train.report(report, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+    def _write_worker(self, data: Mapping[str, Any]) -> None:
+        row = {"rank": self.rank, "world_size": self.world_size, **data}
+        storage.write_text(self.run_dir.worker(self.rank), json.dumps(row, indent=2) + "\n")
+
+
+def _short(summary: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in summary.items())

@@ -1,0 +1,138 @@
+"""The one place that names the artifacts of a run: ``<runs_dir>/<family>/<run_id>/...``.
+
+Local folder or gs:// prefix alike; everything is written through :mod:`musicgen.storage`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass
+
+from musicgen import storage
+from musicgen.errors import ConfigError, ObjectNotFound
+from musicgen.train.config import TrainConfig
+
+CONFIG = "config.resolved.yaml"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+TENSORBOARD = "tensorboard"
+MODEL = "model.keras"
+REPORT = "report.json"
+WORKERS = "workers"
+RAY = "ray"  # Ray Train's own bookkeeping (its copies of our checkpoints, run snapshots)
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def new_run_id() -> str:
+    """A run id from the UTC time, e.g. ``20250101-120000``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run directory (``uri`` is a local folder or gs:// prefix)."""
+
+    uri: str
+
+    @classmethod
+    def for_config(cls, cfg: TrainConfig) -> RunDir:
+        """``<runs_dir>/<model.family>/<run_id>``; the config must have its run id."""
+        if cfg.run_id is None:
+            raise ValueError("resolve the run id first (with_run_id)")
+        return cls(storage.join(cfg.runs_dir, cfg.model.family, cfg.run_id))
+
+    def path(self, *parts: str) -> str:
+        """A file inside the run."""
+        return storage.join(self.uri, *parts)
+
+    @property
+    def config(self) -> str:
+        return self.path(CONFIG)
+
+    @property
+    def checkpoints(self) -> str:
+        return self.path(CHECKPOINTS)
+
+    @property
+    def metrics(self) -> str:
+        return self.path(METRICS)
+
+    @property
+    def tensorboard(self) -> str:
+        return self.path(TENSORBOARD)
+
+    @property
+    def model(self) -> str:
+        return self.path(MODEL)
+
+    @property
+    def report(self) -> str:
+        return self.path(REPORT)
+
+    @property
+    def ray_storage(self) -> str:
+        return self.path(RAY)
+
+    def worker(self, rank: int) -> str:
+        """``workers/rank-<r>.json``: pid at start, step and weights checksum at the end."""
+        return self.path(WORKERS, f"rank-{rank}.json")
+
+
+def with_run_id(cfg: TrainConfig) -> TrainConfig:
+    """The config with its run id set (a new time-based one if None), checked as a name."""
+    run_id = cfg.run_id or new_run_id()
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(f"train: run_id {run_id!r} must be letters, digits, '.', '_' or '-'")
+    return dataclasses.replace(cfg, run_id=run_id)
+
+
+def config_yaml(cfg: TrainConfig) -> str:
+    """The full config as YAML (tuples as lists), loadable with ``from_dict(TrainConfig, ...)``."""
+    import yaml
+
+    return yaml.safe_dump(plain(cfg), sort_keys=False)
+
+
+def plain(cfg: TrainConfig) -> dict[str, object]:
+    """The config as plain dicts/lists/scalars (for YAML, JSON and Ray's train_loop_config)."""
+
+    def lists(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: lists(v) for k, v in value.items()}
+        if isinstance(value, tuple | list):
+            return [lists(v) for v in value]
+        return value
+
+    out: dict[str, object] = {k: lists(v) for k, v in dataclasses.asdict(cfg).items()}
+    return out
+
+
+def load_config(uri: str) -> TrainConfig:
+    """Reads a ``config.resolved.yaml`` back."""
+    import yaml
+
+    from musicgen.config import from_dict
+
+    return from_dict(TrainConfig, yaml.safe_load(storage.read_bytes(uri)), source=uri)
+
+
+def write_config(run: RunDir, cfg: TrainConfig) -> bool:
+    """Writes ``config.resolved.yaml``; True if the run already existed (a resume).
+
+    Raises:
+        ConfigError: The run exists with another model or dataset, which its checkpoints
+            could not be loaded into (names the file).
+    """
+    try:
+        old = load_config(run.config)
+    except ObjectNotFound:
+        old = None
+    if old is not None and (old.model != cfg.model or old.data.dataset != cfg.data.dataset):
+        raise ConfigError(
+            f"{run.config}: run {cfg.run_id!r} exists with another model or dataset; "
+            "resume it with the same settings or pick a new run_id"
+        )
+    storage.write_text(run.config, config_yaml(cfg))
+    return old is not None
