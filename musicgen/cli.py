@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
     train.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
     _add_common(train)
+    from musicgen import cli_generate
+
+    cli_generate.add_parsers(sub, _add_common)
     return parser
 
 
@@ -261,7 +264,35 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"convert": run_convert, "examples": run_examples, "train": run_train}
+def run_generate(args: argparse.Namespace) -> int:
+    """`musicgen generate`."""
+    from musicgen import cli_generate
+
+    return cli_generate.run_generate(args, resolve_config)
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    """`musicgen pull`."""
+    from musicgen import cli_generate
+
+    return cli_generate.run_pull(args)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """`musicgen render`."""
+    from musicgen import cli_generate
+
+    return cli_generate.run_render(args)
+
+
+COMMANDS = {
+    "convert": run_convert,
+    "examples": run_examples,
+    "train": run_train,
+    "generate": run_generate,
+    "pull": run_pull,
+    "render": run_render,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

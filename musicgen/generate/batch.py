@@ -1,0 +1,275 @@
+"""The generation job: a batch of pieces fanned out over a Ray Data actor pool, to storage.
+
+Each actor loads the run's model once and generates ``batch_size`` pieces per call. Object names
+derive from (batch_id, index) and seeds from (seed, batch_id, index), so a re-run of a batch
+neither duplicates nor loses objects: pieces already written are kept (and described again),
+the missing ones are generated. ``manifest.jsonl`` follows, and ``report.json`` last marks the
+batch complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from musicgen import __version__, storage
+from musicgen.generate import layout
+from musicgen.generate.config import GenerateConfig
+from musicgen.generate.manifest import ManifestRow, sha256_hex, write_manifest, write_report
+from musicgen.generate.quality import CorpusIndex, batch_summary, sample_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did."""
+
+    prefix: str
+    rows: list[ManifestRow]
+    generated: int
+    reused: int
+    seconds: float
+    report: dict[str, Any]
+
+    def summary(self) -> str:
+        """One line for the end of the job."""
+        return (
+            f"{len(self.rows)} pieces at {self.prefix} ({self.generated} generated, "
+            f"{self.reused} already there) in {self.seconds:.1f}s"
+        )
+
+
+class GeneratorActor:
+    """The Ray Data UDF: one per actor, holding the model."""
+
+    def __init__(self, cfg: dict[str, Any], prefix: str, batch_id: str, corpus: Any) -> None:
+        import ray
+
+        from musicgen.generate.samples import SampleMaker
+
+        if isinstance(corpus, ray.ObjectRef):
+            corpus = ray.get(corpus)  # one copy in the object store, shared by the actors
+        self.maker = SampleMaker(GenerateConfig(**cfg), prefix, batch_id, corpus)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = self.maker.make([int(i) for i in batch["index"]])
+        return {"row": np.array([r.to_json() for r in rows], dtype=object)}
+
+
+def run_model_name(cfg: GenerateConfig) -> str:
+    """``<family>-<run id>`` from the run's path ``.../<family>/<run_id>``."""
+    if cfg.model_name:
+        return cfg.model_name
+    parts = cfg.run.rstrip("/").split("/")
+    return f"{parts[-2]}-{parts[-1]}" if len(parts) >= 2 else parts[-1]
+
+
+def generate_batch(cfg: GenerateConfig) -> BatchReport:
+    """Generates (or completes) one batch; see the module docstring."""
+    from musicgen.generate.loaded_run import load_run
+    from musicgen.ray_tasks import init_ray
+
+    started = time.monotonic()
+    batch_id = cfg.batch_id or dt.datetime.now(dt.UTC).strftime("%H%M%S")
+    date = cfg.date or dt.datetime.now(dt.UTC).date().isoformat()
+    cfg = dataclasses.replace(cfg, batch_id=batch_id, date=date)
+    run = load_run(cfg.run)  # fails fast, in the driver, on a bad run directory
+    prefix = layout.batch_prefix(cfg.output, run_model_name(cfg), date, batch_id)
+    storage.delete(storage.join(prefix, layout.REPORT))  # incomplete until written again
+    corpus = training_corpus(run, cfg.memorization_records)
+    existing = _existing(prefix, cfg, batch_id, corpus, run.family)
+    todo = [i for i in range(cfg.num_samples) if i not in existing]
+    log.info("batch %s: %d pieces to generate, %d already there", prefix, len(todo), len(existing))
+    rows = dict(existing)
+    gen_started = time.monotonic()
+    if todo:
+        started_ray = init_ray(cfg.address, cfg.num_cpus)
+        try:
+            rows.update(_fan_out(cfg, prefix, batch_id, corpus, todo))
+        finally:
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+    gen_seconds = time.monotonic() - gen_started
+    ordered = [rows[i] for i in range(cfg.num_samples)]
+    write_manifest(prefix, ordered)
+    renders = render_some(prefix, ordered[: cfg.render])
+    report = _report(cfg, run, prefix, ordered, len(todo), gen_seconds, renders)
+    write_report(prefix, report)
+    return BatchReport(
+        prefix, ordered, len(todo), len(existing), time.monotonic() - started, report
+    )
+
+
+def _fan_out(
+    cfg: GenerateConfig, prefix: str, batch_id: str, corpus: CorpusIndex | None, todo: list[int]
+) -> dict[int, ManifestRow]:
+    import ray
+
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    actors = cfg.num_actors or (max(1, gpus // max(cfg.num_gpus, 1e-9)) if cfg.num_gpus else cpus)
+    actors = int(max(1, min(actors, -(-len(todo) // cfg.batch_size))))
+    corpus_ref = ray.put(corpus)
+    items = ray.data.from_items([{"index": i} for i in todo])
+    ds = items.map_batches(
+        GeneratorActor,
+        fn_constructor_kwargs={
+            "cfg": dataclasses.asdict(cfg),
+            "prefix": prefix,
+            "batch_id": batch_id,
+            "corpus": corpus_ref,
+        },
+        batch_size=cfg.batch_size,
+        concurrency=actors,
+        num_cpus=0 if cfg.num_gpus else 1,
+        num_gpus=cfg.num_gpus or None,
+        # Ray Data restarts a lost actor and retries its unfinished batch by default
+        # (max_restarts / max_task_retries -1); a piece written twice is the same object.
+    )
+    out: dict[int, ManifestRow] = {}
+    for item in ds.iter_rows():
+        row = ManifestRow.from_json(str(item["row"]))
+        out[row.index] = row
+    missing = sorted(set(todo) - set(out))
+    if missing:
+        raise RuntimeError(f"generation lost pieces {missing[:10]} of {prefix}")
+    return out
+
+
+def _existing(
+    prefix: str, cfg: GenerateConfig, batch_id: str, corpus: CorpusIndex | None, family: str
+) -> dict[int, ManifestRow]:
+    """Pieces a previous run of this batch already wrote: described again from their bytes."""
+    from musicgen.corpus.midi_fast import midi_to_note_sequence
+    from musicgen.generate.samples import sample_seed, settings_of
+
+    try:
+        names = {storage.basename(f.uri) for f in storage.list_files(prefix, recursive=False)}
+    except Exception:  # noqa: BLE001 - a missing prefix is a new batch
+        return {}
+    out = {}
+    for index in range(cfg.num_samples):
+        sample = layout.sample_id(batch_id, index)
+        name = layout.sample_name(sample)
+        if name not in names:
+            continue
+        data = storage.read_bytes(storage.join(prefix, name))
+        try:
+            metrics = sample_metrics(midi_to_note_sequence(data), corpus=corpus)
+        except Exception as exc:  # noqa: BLE001 - an unreadable leftover is generated again
+            log.warning("regenerating %s: the object left by an earlier run is unreadable (%s)",
+                        name, exc)  # fmt: skip
+            continue
+        out[index] = ManifestRow(
+            sample_id=sample,
+            index=index,
+            seed=sample_seed(cfg.seed, batch_id, index),
+            uri=name,
+            size=len(data),
+            sha256=sha256_hex(data),
+            settings=settings_of(cfg, family),
+            metrics=metrics,
+        )
+    return out
+
+
+def training_corpus(run: Any, max_records: int) -> CorpusIndex | None:
+    """A note-token index of (the un-augmented part of) the run's training split."""
+    if max_records == 0:
+        return None
+    from musicgen.examples import compact_format
+    from musicgen.examples.readers import list_shards
+    from musicgen.storage.tfrecord import read_tfrecord_file
+
+    data = run.config.data
+    info = run.info
+    sequences: list[Any] = []
+    for uri in list_shards(data.dataset, data.train_split):
+        for record in read_tfrecord_file(uri):
+            if len(sequences) >= max_records:
+                break
+            sequences.append(_record_sequence(record, info, compact_format))
+        if len(sequences) >= max_records:
+            break
+    sequences = [s for s in sequences if s is not None]
+    return CorpusIndex.from_note_sequences(sequences) if sequences else None
+
+
+def _record_sequence(record: bytes, info: Any, compact_format: Any) -> Any:
+    from musicgen.encodings import performance as perf
+
+    if info.family == "pianoroll":
+        from musicgen.generate.roll_generator import RollSettings, to_sequence
+
+        frames, onsets = compact_format.decode_pianoroll(record)
+        settings = RollSettings(steps_per_quarter=info.steps_per_quarter or 4)
+        return to_sequence(frames, onsets, settings, info.min_pitch)
+    if info.format != "compact":
+        return None
+    rec = compact_format.parse_performance(record)
+    if rec.stretch != 1.0 or rec.transpose != 0 or rec.tokens.ndim != 1:
+        return None  # the augmented copies would only repeat the original
+    return perf.decode_ids(rec.tokens, info.performance_config.num_velocity_bins)
+
+
+def render_some(prefix: str, rows: list[ManifestRow]) -> list[str]:
+    """PNG (and WAV, where fluidsynth is installed) of the given samples, under ``renders/``."""
+    from musicgen.generate.render import RenderError, render_png, render_wav
+
+    written = []
+    for row in rows:
+        data = storage.read_bytes(storage.join(prefix, row.uri))
+        png = storage.join(prefix, "renders", f"{row.sample_id}.png")
+        render_png(data, png, title=row.sample_id)
+        written.append(png)
+        wav = storage.join(prefix, "renders", f"{row.sample_id}.wav")
+        try:
+            render_wav(data, wav)
+            written.append(wav)
+        except RenderError as exc:
+            log.warning("no WAV for %s: %s", row.sample_id, exc)
+    return [storage.relative_to(w, prefix) for w in written]
+
+
+def _report(
+    cfg: GenerateConfig,
+    run: Any,
+    prefix: str,
+    rows: list[ManifestRow],
+    generated: int,
+    seconds: float,
+    renders: list[str],
+) -> dict[str, Any]:
+    events = sum(int(r.metrics.get("events") or r.metrics.get("frames") or 0) for r in rows)
+    return {
+        "musicgen_version": __version__,
+        "batch": prefix,
+        "run": cfg.run,
+        "model_file": run.model_file,
+        "family": run.family,
+        "encoding": run.info.name,
+        "num_samples": len(rows),
+        "generated_now": generated,
+        "settings": rows[0].settings if rows else {},
+        "quality": batch_summary(r.metrics for r in rows),
+        "memorization": {
+            "corpus_records": cfg.memorization_records,
+            "longest_shared_run": batch_summary(
+                {"longest_shared_run": r.metrics.get("longest_shared_run")} for r in rows
+            ).get("longest_shared_run"),
+            "unit": "notes (pitch, onset gap) shared in a row with the training split",
+        },
+        "renders": renders,
+        "generate_seconds": round(seconds, 3),
+        "events_per_second": round(events / seconds, 1) if seconds and generated else None,
+        "config": dataclasses.asdict(cfg),
+    }
