@@ -113,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     from musicgen import cli_generate
 
     cli_generate.add_parsers(sub, _add_common)
+    from musicgen.schedule import launcher  # imports no kubernetes/TF/Ray until it runs
+
+    schedule = sub.add_parser(
+        "schedule-generation",
+        help="create, await and prune this schedule slot's generation RayJob (run by the CronJob)",
+    )
+    launcher.add_arguments(schedule)
     return parser
 
 
@@ -285,7 +292,15 @@ def run_render(args: argparse.Namespace) -> int:
     return cli_generate.run_render(args)
 
 
+def run_schedule_generation(args: argparse.Namespace) -> int:
+    """`musicgen schedule-generation`."""
+    from musicgen.schedule import launcher
+
+    return launcher.run_from_args(args)
+
+
 COMMANDS = {
+    "schedule-generation": run_schedule_generation,
     "convert": run_convert,
     "examples": run_examples,
     "train": run_train,
