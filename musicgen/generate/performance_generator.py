@@ -13,6 +13,8 @@ the weights, and a batch of B rows costs one matmul per layer per step.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,8 @@ from musicgen.generate.sampling import (
 )
 
 NO_EVENT = perf.TIME_SHIFT_OFFSET + 100  # TIME_SHIFT(100), Magenta's empty primer
+_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_FUSED: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 MAX_NOTE_DURATION_SECONDS = 5.0
 
 
@@ -72,13 +76,20 @@ class PerformanceSettings:
 
 @dataclass
 class Generated:
-    """One generated performance: its events (primer included), decoded notes and score."""
+    """One generated performance: its events (primer included), score, and (decoded on first
+    use, as Magenta decodes) its NoteSequence."""
 
     seed: int
     events: IntArray
-    sequence: Any  # note_seq NoteSequence
     log_likelihood: float
     num_generated: int
+    config: PerformanceConfig
+    settings: PerformanceSettings
+
+    @functools.cached_property
+    def sequence(self) -> Any:
+        """The note_seq NoteSequence."""
+        return decode(self.events, self.config, self.settings)
 
 
 class ControlSchedule:
@@ -154,7 +165,12 @@ class PerformanceStepper:
             else _optional_layer(model, "index_one_hot")
         )
         self.sizes = [cell.units for cell in self.cells]
-        self._step = tf.function(self._step_graph, reduce_retracing=True)
+        # One compiled step per model, kept across calls: generating piece after piece must
+        # not pay for tracing each time.
+        step = _COMPILED.get(model)
+        if step is None:
+            step = _COMPILED[model] = tf.function(self._step_graph, reduce_retracing=True)
+        self._step = step
 
     def zero_state(self, batch: int) -> list[np.ndarray]:
         """Zero (h, c) for every layer."""
@@ -295,13 +311,11 @@ def generate(
                 seed,
             )
             events = np.array(tokens, np.int64)
-            out.append(
-                Generated(
-                    seed, events, decode(events, config, settings), score, len(tokens) - len(prime)
-                )
-            )
+            out.append(Generated(seed, events, score, len(tokens) - len(prime), config, settings))
         return out
-    return _sample_batch(stepper, settings, seeds, prime, state, logits, clock, limit)
+    if settings.sampling.argmax:
+        return _sample_batch(stepper, settings, seeds, prime, state, logits, clock, limit)
+    return _sample_batch_fused(stepper, settings, seeds, prime, state, logits, clock, limit)
 
 
 def _density(settings: PerformanceSettings) -> float | None:
@@ -366,9 +380,98 @@ def _sample_batch(
     out = []
     for seed, tokens, score in zip(seeds, beam.tokens, beam.scores.tolist(), strict=True):
         events = np.array(tokens, np.int64)
+        out.append(Generated(seed, events, score, len(tokens) - len(prime), config, settings))
+    return out
+
+
+def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> Any:
+    """Sample + encode + LSTM step in one compiled call (the plain-sampling hot loop).
+
+    Per row: the tempered softmax is sampled by inverse CDF with that row's uniform, the pick's
+    TIME_SHIFT advances the row's clock, and the input row of the pick (with the control for the
+    next position, looked up by clock in a precomputed table) goes through the cells.
+    """
+    import tensorflow as tf
+
+    cache = _FUSED.setdefault(stepper.model, {})
+    if settings in cache:
+        return cache[settings]
+    config = stepper.config
+    horizon = settings.num_steps + perf.MAX_SHIFT_STEPS + 1
+    controls = tf.constant(stepper.controls.rows(np.arange(horizon)).astype(np.float32))
+    if not stepper.embedding:
+        table = tf.constant(
+            perf.event_inputs(np.arange(config.num_event_classes), config).astype(np.float32)
+        )
+    temperature = float(settings.sampling.temperature)
+
+    total = settings.num_steps
+
+    def fused(logits: Any, state: list[Any], clocks: Any, scores: Any, uniforms: Any) -> Any:
+        live = clocks < total
+        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32) / temperature)
+        cdf = tf.cumsum(tf.exp(logp), axis=-1)
+        target = uniforms * cdf[:, -1]
+        picks = tf.reduce_sum(tf.cast(cdf < target[:, None], tf.int32), axis=-1)
+        picks = tf.minimum(picks, tf.shape(logp)[-1] - 1)
+        scores = scores + tf.gather(logp, picks, batch_dims=1) * tf.cast(live, tf.float32)
+        is_shift = (picks > perf.TIME_SHIFT_OFFSET) & (picks <= perf.VELOCITY_OFFSET)
+        shift = tf.where(is_shift & live, picks - perf.TIME_SHIFT_OFFSET, 0)
+        clocks = clocks + shift
+        if stepper.embedding:
+            rows: Any = picks
+        else:
+            index = tf.minimum(clocks, horizon - 1)
+            rows = tf.concat([tf.gather(controls, index), tf.gather(table, picks)], axis=-1)
+        new_logits, new_state = stepper._step_graph(rows, state)
+        still = tf.reduce_any(clocks < total)
+        return picks, live, still, clocks, scores, new_logits, new_state
+
+    cache[settings] = tf.function(fused, reduce_retracing=True)
+    return cache[settings]
+
+
+def _sample_batch_fused(
+    stepper: PerformanceStepper,
+    settings: PerformanceSettings,
+    seeds: Sequence[int],
+    prime: IntArray,
+    state: list[np.ndarray],
+    logits: FloatArray,
+    clock: int,
+    limit: int,
+) -> list[Generated]:
+    import tensorflow as tf
+
+    n = len(seeds)
+    step = _fused_step(stepper, settings)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    rows = np.zeros(n, np.int64)
+    tf_state = [tf.constant(s) for s in stepper.select(state, rows)]
+    tf_logits = tf.constant(np.repeat(logits, n, axis=0).astype(np.float32))
+    tf_clocks = tf.constant(np.full(n, clock, np.int32))
+    tf_scores = tf.zeros((n,))
+    picks_per_step: list[Any] = []
+    live_per_step: list[Any] = []
+    still = clock < settings.num_steps
+    for _ in range(limit):
+        if not still:
+            break
+        uniforms = tf.constant(np.array([rng.random() for rng in rngs], np.float32))
+        picks, live, tf_still, tf_clocks, tf_scores, tf_logits, tf_state = step(
+            tf_logits, tf_state, tf_clocks, tf_scores, uniforms
+        )
+        picks_per_step.append(picks)
+        live_per_step.append(live)
+        still = bool(tf_still)  # the one host sync per step
+    scores = tf_scores.numpy().astype(np.float64)
+    out = []
+    picks_all = tf.stack(picks_per_step, axis=1).numpy() if picks_per_step else np.zeros((n, 0))
+    live_all = tf.stack(live_per_step, axis=1).numpy() if live_per_step else np.zeros((n, 0), bool)
+    for row, seed in enumerate(seeds):
+        generated = picks_all[row][live_all[row]].astype(np.int64)
+        events = np.concatenate([prime, generated])
         out.append(
-            Generated(
-                seed, events, decode(events, config, settings), score, len(tokens) - len(prime)
-            )
+            Generated(seed, events, float(scores[row]), len(generated), stepper.config, settings)
         )
     return out
