@@ -82,7 +82,7 @@ def test_create_wait_succeed_through_main(fake_rayjob_api: FakeRayJobApi, kubeco
     assert [p.path for p in posts] == ["/apis/ray.io/v1/namespaces/musicgen/rayjobs"]
     body = posts[0].body
     assert body["metadata"]["name"] == NAME
-    assert f"--set batch_id={NAME} --set date=2026-08-20" in body["spec"]["entrypoint"]
+    assert f"--batch-id {NAME} --date 2026-08-20" in body["spec"]["entrypoint"]
     worker = body["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]
     assert worker["containers"][0]["image"] == IMAGE
     # Status is read with plain GETs of the object: the Role grants no rayjobs/status.

@@ -129,7 +129,7 @@ def test_build_rayjob_sets_identity_and_fills_the_entrypoint() -> None:
     assert meta["annotations"][launcher.SLOT_ANNOTATION] == "2026-08-20T03:00Z"
     assert "status" not in body
     entry = body["spec"]["entrypoint"]
-    assert "--set batch_id=gen-nightly-202608200300 --set date=2026-08-20" in entry
+    assert "--batch-id gen-nightly-202608200300 --date 2026-08-20" in entry
     assert "{" not in entry
     assert template["spec"]["entrypoint"].count("{batch_id}") == 1  # the template is not mutated
 
