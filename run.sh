@@ -48,14 +48,21 @@ case "${1:-}" in
     ensure_system_packages
     ensure_venv
     out="${DEMO_OUTPUT:-demo-output}"
-    echo "== 1/2 convert the bundled sample corpus (data/sample-corpus) -> $out/sequences"
+    echo "== 1/4 convert the bundled sample corpus (data/sample-corpus) -> $out/sequences"
     "$VENV/bin/musicgen" convert data/sample-corpus "$out/sequences" --num-cpus 2
-    echo "== 2/2 training examples (performance_with_dynamics, compact, augmented) -> $out/examples"
+    echo "== 2/4 training examples (performance_with_dynamics, compact, augmented) -> $out/examples"
     "$VENV/bin/musicgen" examples "$out/sequences" "$out/examples" \
       --encoding performance_with_dynamics --num-cpus 2
+    echo "== 3/4 train a small PerformanceRNN briefly (Ray Train) -> $out/runs/performance_rnn/demo"
+    "$VENV/bin/musicgen" train --config configs/performance_rnn_smoke.yaml \
+      --dataset "$out/examples" --runs-dir "$out/runs" --run-id demo --num-cpus 2
+    echo "== 4/4 generate 4 pieces (10 s each) with a manifest, a report and a piano-roll PNG"
+    "$VENV/bin/musicgen" generate --run "$out/runs/performance_rnn/demo" --output "$out" \
+      --batch-id demo --num-samples 4 --num-steps 1000 --render 1 --num-cpus 2
     echo "== outputs"
-    ls -l "$out/sequences" "$out/examples" "$out/examples/train"
-    "$VENV/bin/python" -c 'import json, sys; s = json.load(open(sys.argv[1])); print({k: s[k] for k in ("inputs", "converted", "skipped", "failed", "examples", "bytes_written")})' "$out/examples/stats.json"
+    batch=$(dirname "$(find "$out/generated" -name manifest.jsonl | head -1)")
+    ls -l "$batch" "$batch/renders"
+    "$VENV/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print({k: r[k] for k in ("num_samples", "family", "events_per_second")}); print({k: v["median"] for k, v in r["quality"].items() if "median" in v})' "$batch/report.json"
     ;;
   test)
     ensure_system_packages
