@@ -33,6 +33,10 @@ class StorageError(MusicgenError):
         self.uri = uri
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its own arguments, so it crosses process boundaries (Ray workers).
+        return (type(self), (self.uri, self.message))
+
 
 class ObjectNotFound(StorageError):
     """The URI names nothing."""
@@ -46,3 +50,6 @@ class InputError(MusicgenError):
         self.uri = uri
         self.reason = reason
         self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.uri, self.reason, self.message))

@@ -97,7 +97,13 @@ def convert_corpus(cfg: ConvertConfig) -> ConversionReport:
     """Runs the whole conversion; raises ConfigError for a missing or empty corpus."""
     started = time.monotonic()
     collection = cfg.collection if cfg.collection is not None else default_collection(cfg.input)
-    cfg = dataclasses.replace(cfg, collection=collection)
+    # Ray workers do not run in the caller's directory: they get absolute local paths.
+    cfg = dataclasses.replace(
+        cfg,
+        collection=collection,
+        input=storage.absolute(cfg.input),
+        output=storage.absolute(cfg.output),
+    )
     try:
         discovery = discover(cfg.input)
     except ObjectNotFound as exc:

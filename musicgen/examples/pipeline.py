@@ -135,6 +135,10 @@ def plan_tasks(cfg: ExamplesConfig, shards: list[str]) -> list[ExamplesTask]:
 def make_examples(cfg: ExamplesConfig) -> ExamplesReport:
     """Runs the whole job; raises ConfigError for bad settings or a missing input."""
     check_encoding(cfg)
+    # Ray workers do not run in the caller's directory: they get absolute local paths.
+    cfg = dataclasses.replace(
+        cfg, input=storage.absolute(cfg.input), output=storage.absolute(cfg.output)
+    )
     if cfg.input.endswith(".pickle"):
         from musicgen.examples.benchmark_datasets import make_benchmark_examples
 

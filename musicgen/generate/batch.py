@@ -79,7 +79,15 @@ def generate_batch(cfg: GenerateConfig) -> BatchReport:
     started = time.monotonic()
     batch_id = cfg.batch_id or dt.datetime.now(dt.UTC).strftime("%H%M%S")
     date = cfg.date or dt.datetime.now(dt.UTC).date().isoformat()
-    cfg = dataclasses.replace(cfg, batch_id=batch_id, date=date)
+    cfg = dataclasses.replace(
+        cfg,
+        batch_id=batch_id,
+        date=date,
+        # Actors do not run in the caller's directory: hand them absolute local paths.
+        run=storage.absolute(cfg.run),
+        output=storage.absolute(cfg.output),
+        primer=storage.absolute(cfg.primer) if cfg.primer else None,
+    )
     run = load_run(cfg.run)  # fails fast, in the driver, on a bad run directory
     prefix = layout.batch_prefix(cfg.output, run_model_name(cfg), date, batch_id)
     storage.delete(storage.join(prefix, layout.REPORT))  # incomplete until written again

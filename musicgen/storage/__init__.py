@@ -13,7 +13,16 @@ from typing import IO, TYPE_CHECKING
 from musicgen.errors import ObjectNotFound, StorageError
 from musicgen.storage import gcs, local, tfrecord
 from musicgen.storage.gcs import gcs_client
-from musicgen.storage.uri import FileInfo, UriLike, as_str, basename, is_gcs, join, relative_to
+from musicgen.storage.uri import (
+    FileInfo,
+    UriLike,
+    absolute,
+    as_str,
+    basename,
+    is_gcs,
+    join,
+    relative_to,
+)
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -21,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FileInfo",
     "UriLike",
+    "absolute",
     "basename",
     "delete",
     "exists",

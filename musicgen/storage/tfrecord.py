@@ -23,6 +23,10 @@ class CorruptRecordError(StorageError):
     def __init__(self, uri: str, offset: int, message: str) -> None:
         super().__init__(uri, f"corrupt TFRecord at byte offset {offset}: {message}")
         self.offset = offset
+        self.detail = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.uri, self.offset, self.detail))
 
 
 def masked_crc(data: bytes | memoryview) -> int:

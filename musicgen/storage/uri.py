@@ -33,6 +33,16 @@ class FileInfo:
     size: int
 
 
+def absolute(uri: UriLike) -> str:
+    """A gs:// URI unchanged, a local path made absolute.
+
+    Drivers resolve paths before handing them to Ray workers, whose working directory is not
+    the caller's (Ray Train workers run elsewhere).
+    """
+    text = os.fspath(uri)
+    return text if is_gcs(text) else os.path.abspath(text)  # noqa: PTH100 - no symlink resolution
+
+
 def as_str(uri: UriLike) -> str:
     """Returns ``uri`` as a plain string (accepts ``pathlib.Path`` for local paths).
 

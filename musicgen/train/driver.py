@@ -58,6 +58,17 @@ class TrainReport:
         return ", ".join(parts) + f"; run dir {self.run_dir}"
 
 
+def absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """Local paths made absolute: Ray Train workers do not run in the caller's directory."""
+    chords = storage.absolute(cfg.model.chords) if cfg.model.chords else None
+    return dataclasses.replace(
+        cfg,
+        runs_dir=storage.absolute(cfg.runs_dir),
+        data=dataclasses.replace(cfg.data, dataset=storage.absolute(cfg.data.dataset)),
+        model=dataclasses.replace(cfg.model, chords=chords),
+    )
+
+
 def check_inputs(cfg: TrainConfig) -> None:
     """The dataset's encoding.json and training shards exist (ConfigError naming the path)."""
     from musicgen.examples.encoding_info import read_encoding_info
@@ -89,7 +100,7 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     from musicgen.train.loop import train_loop_per_worker
 
     check_inputs(cfg)
-    cfg = with_run_id(cfg)
+    cfg = with_run_id(absolute_paths(cfg))
     run_id = str(cfg.run_id)
     run = RunDir.for_config(cfg)
     resumed = write_config(run, cfg)

@@ -63,3 +63,41 @@ def test_biaxial_lstm_on_two_workers(tmp_path: Path) -> None:
     trace = losses(run)
     assert trace[-1] < trace[0]
     assert "nll_per_frame" in report.eval
+
+
+def test_relative_paths_from_the_callers_directory(
+    golden_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers run elsewhere: relative local paths are resolved by the drivers, as the demo uses."""
+    from musicgen.generate.batch import generate_batch
+    from musicgen.generate.config import GenerateConfig
+
+    monkeypatch.chdir(tmp_path)
+    make_examples(ExamplesConfig(input=str(golden_dir / "notesequences.tfrecord"), output="ex",
+                                 eval_ratio=0.5))  # fmt: skip
+    cfg = TrainConfig(
+        model=ModelConfig(family="performance_rnn", layers=(16,), input_mode="embedding",
+                          embedding_dim=8),
+        data=DataConfig(dataset="ex"), runs_dir="runs", run_id="rel", batch_size=4,
+        num_steps=4, log_every=2, checkpoint_every=4, eval_batches=1,
+    )  # fmt: skip
+    report = train(cfg)
+    assert report.run_dir == str(tmp_path / "runs" / "performance_rnn" / "rel")
+    batch = generate_batch(GenerateConfig(run="runs/performance_rnn/rel", output="out",
+                                          num_samples=2, num_steps=200, render=0))  # fmt: skip
+    assert batch.prefix.startswith(str(tmp_path / "out" / "generated"))
+    assert len(batch.rows) == 2
+
+
+def test_errors_cross_process_boundaries() -> None:
+    import pickle
+
+    from musicgen.errors import InputError, ObjectNotFound, StorageError
+    from musicgen.storage.tfrecord import CorruptRecordError
+
+    errors = [StorageError("gs://b/k", "boom"), ObjectNotFound("x", "gone"),
+              InputError("u", "malformed", "m"), CorruptRecordError("f", 12, "bad")]  # fmt: skip
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
