@@ -1,10 +1,13 @@
-"""Piano-roll generation, batched: the piano-roll LSTM and Johnson's biaxial LSTM.
+"""Piano-roll generation, batched: the piano-roll LSTM, Johnson's biaxial LSTM, the chord LSTM
+and the seq2seq LSTM.
 
-Both advance a batch of rows one frame at a time through the trained LSTM cells. Randomness
+All advance a batch of rows one frame at a time through the trained LSTM cells. Randomness
 comes from each row's own ``numpy.random.Generator`` (uniforms drawn per frame and passed into
 the compiled step), so a sample depends only on its seed. Keys are drawn from their Bernoulli
 probabilities (or thresholded, ``argmax``); a key articulates where it starts after silence
-(piano-roll LSTM) or where the biaxial model's articulate output says so.
+(piano-roll, chord and seq2seq LSTMs) or where the biaxial model's articulate output says so.
+The chord LSTM draws one chord class per frame instead (argmax, sampling, or argmax that
+samples while the last chords repeat an earlier run: loop-breaking).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from musicgen.encodings import biaxial
+from musicgen.encodings.chords import OOV_ID, SILENCE_ID
 from musicgen.encodings.pianoroll import DEFAULT_QPM, PianoRoll, decode
+from musicgen.generate.sampling import LoopDetector, SamplingSettings, choose, log_softmax
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,12 @@ def to_sequence(
 
 
 def _bernoulli(
-    logits: np.ndarray, uniforms: np.ndarray, settings: RollSettings
+    logits: np.ndarray, uniforms: np.ndarray, settings: RollSettings, threshold: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keys on, and the log-likelihood of that choice, per row."""
+    """Keys on (``argmax``: at or above ``threshold``), and the log-likelihood of that choice,
+    per row."""
     p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64) / settings.temperature))
-    on = p >= 0.5 if settings.argmax else uniforms < p
+    on = p >= threshold if settings.argmax else uniforms < p
     eps = 1e-12
     ll = np.where(on, np.log(p + eps), np.log(1 - p + eps)).sum(axis=-1)
     return on, ll
@@ -196,6 +202,122 @@ def generate_biaxial(
         onsets.append(np.asarray(art))
         scores += np.asarray(ll, np.float64)
     return _pieces(seeds, frames, onsets, scores, settings, 21)
+
+
+def generate_chords(
+    model: Any,
+    settings: RollSettings,
+    seeds: Sequence[int],
+    primer: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    loop_window: int = 8,
+) -> list[GeneratedRoll]:
+    """Samples with the chord LSTM: one chord class per frame, decoded by its vocabulary.
+
+    ``settings.argmax``: the most likely chord, but sampled while the last ``loop_window``
+    chords repeat an earlier run (0: never). The out-of-vocabulary class is never chosen (it
+    has no notes); the log-likelihood is that of the tempered softmax without it. The primer's
+    frames are encoded with the model's vocabulary (a primer chord outside it is fed as OOV).
+    """
+    import tensorflow as tf
+
+    cells = _cells(model, "lstm_")
+    embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
+    step = tf.function(
+        lambda ids, s: (lambda out: (dense(out[0]), out[1]))(_run_cells(cells, embedding(ids), s)),
+        reduce_retracing=True,
+    )
+    vocabulary = model.vocabulary
+    n = len(seeds)
+    sampling = SamplingSettings(
+        temperature=settings.temperature, argmax=settings.argmax, loop_window=loop_window
+    )
+    prime_frames, prime_onsets = _primer(primer, model.vocabulary.num_pitches)
+    prime_ids = (
+        vocabulary.encode(prime_frames.astype(bool))
+        if primer is not None
+        else np.array([SILENCE_ID])
+    )
+    rngs = [np.random.default_rng(s) for s in seeds]
+    loops = [LoopDetector(loop_window, prime_ids.tolist()) for _ in seeds]
+    state = _zero_state(cells, n)
+    frames = [np.repeat(prime_frames[t : t + 1], n, axis=0) for t in range(len(prime_frames))]
+    onsets = [np.repeat(prime_onsets[t : t + 1], n, axis=0) for t in range(len(prime_onsets))]
+    scores = np.zeros(n)
+    logits = None
+    for chord in prime_ids.tolist():
+        logits, state = step(np.full(n, chord, np.int32), state)
+    for _ in range(settings.num_frames):
+        masked = np.asarray(logits, np.float64).copy()
+        masked[:, OOV_ID] = -1e9
+        picks = choose(masked, sampling, rngs, loops)
+        scores += log_softmax(masked, settings.temperature)[np.arange(n), picks]
+        for row, loop in zip(picks.tolist(), loops, strict=True):
+            loop.push(row)
+        on = vocabulary.decode(picks)
+        frames.append(on.astype(np.float32))
+        onsets.append((on & ~frames[-2].astype(bool)).astype(np.float32))
+        logits, state = step(picks.astype(np.int32), state)
+    return _pieces(seeds, frames, onsets, scores, settings, vocabulary.min_pitch)
+
+
+def generate_seq2seq(
+    model: Any,
+    settings: RollSettings,
+    seeds: Sequence[int],
+    primer: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[GeneratedRoll]:
+    """Samples with the seq2seq LSTM, chunk by chunk as it was trained: the sequence (primer
+    first) is cut into ``model.window``-frame chunks after a silent one; each chunk's decoder
+    starts from the encoder's state of the chunk before and steps frame by frame, fed the frame
+    before (the primer's own frames are fed, not drawn). ``argmax`` thresholds at
+    ``model.threshold``."""
+    import tensorflow as tf
+
+    num_layers = len(model.layer_sizes)
+    encoders = [model.get_layer(f"encoder_lstm_{i}") for i in range(num_layers)]
+    cells = _cells(model, "decoder_lstm_")
+    dense = model.get_layer("logits")
+
+    def encode(source: Any) -> list[Any]:
+        x, state = source, []
+        for layer in encoders:
+            x, h, c = layer(x, training=False)
+            state += [h, c]
+        return state
+
+    encode_fn = tf.function(encode, reduce_retracing=True)
+    step = tf.function(
+        lambda x, s: (lambda out: (dense(out[0]), out[1]))(_run_cells(cells, x, s)),
+        reduce_retracing=True,
+    )
+    n, p, window = len(seeds), model.num_pitches, model.window
+    prime_frames, prime_onsets = _primer(primer, p)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    frames = [np.repeat(prime_frames[t : t + 1], n, axis=0) for t in range(len(prime_frames))]
+    onsets = [np.repeat(prime_onsets[t : t + 1], n, axis=0) for t in range(len(prime_onsets))]
+    silent = np.zeros((n, 2 * p), np.float32)
+    scores = np.zeros(n)
+    state: list[Any] = []
+    for i in range(len(frames) + settings.num_frames):
+        if i % window == 0:
+            rows = [_row(frames[j], onsets[j]) for j in range(i - window, i)] if i else []
+            source = np.stack(rows, axis=1) if rows else np.zeros((n, window, 2 * p), np.float32)
+            state = encode_fn(source)
+        x = _row(frames[i - 1], onsets[i - 1]) if i else silent
+        logits, state = step(x, state)
+        if i < len(prime_frames):
+            continue
+        uniforms = np.stack([rng.random(p) for rng in rngs])
+        on, ll = _bernoulli(np.asarray(logits), uniforms, settings, model.threshold)
+        scores += ll
+        onsets.append((on & ~frames[-1].astype(bool)).astype(np.float32))
+        frames.append(on.astype(np.float32))
+    return _pieces(seeds, frames, onsets, scores, settings, 21)
+
+
+def _row(frames: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    return np.concatenate([frames, onsets], axis=1).astype(np.float32)
 
 
 def _step_features(prev_frames: np.ndarray, prev_onsets: np.ndarray, t: int) -> np.ndarray:

@@ -45,6 +45,9 @@ def settings_of(cfg: GenerateConfig, family: str) -> dict[str, Any]:
             "disable_conditioning": cfg.disable_conditioning,
             "primer": cfg.primer,
         }
+    if family == "chord_lstm":
+        return {**common, "num_frames": cfg.num_frames, "loop_window": cfg.loop_window,
+                "primer": cfg.primer}  # fmt: skip
     return {**common, "num_frames": cfg.num_frames, "primer": cfg.primer}
 
 
@@ -112,7 +115,9 @@ class SampleMaker:
         from musicgen.generate.roll_generator import (
             RollSettings,
             generate_biaxial,
+            generate_chords,
             generate_pianoroll,
+            generate_seq2seq,
         )
 
         roll_settings = RollSettings(
@@ -122,8 +127,15 @@ class SampleMaker:
             argmax=cfg.argmax,
         )
         primer = _primer_roll(self.primer, roll_settings.steps_per_quarter) if self.primer else None
-        gen = generate_pianoroll if family == "pianoroll_lstm" else generate_biaxial
-        rolls = gen(model, roll_settings, seeds, primer=primer)
+        if family == "chord_lstm":
+            rolls = generate_chords(
+                model, roll_settings, seeds, primer=primer, loop_window=cfg.loop_window
+            )
+        else:
+            gen = {"pianoroll_lstm": generate_pianoroll, "seq2seq_lstm": generate_seq2seq}.get(
+                family, generate_biaxial
+            )
+            rolls = gen(model, roll_settings, seeds, primer=primer)
         return [
             (r.sequence, {"frames": cfg.num_frames, "log_likelihood": r.log_likelihood})
             for r in rolls

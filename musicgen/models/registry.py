@@ -19,6 +19,8 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "performance_rnn": ("musicgen.models.performance_rnn", "PerformanceRNNFamily"),
     "pianoroll_lstm": ("musicgen.models.pianoroll_lstm", "PianorollLSTMFamily"),
     "biaxial_lstm": ("musicgen.models.biaxial_lstm", "BiaxialLSTMFamily"),
+    "chord_lstm": ("musicgen.models.chord_lstm", "ChordLSTMFamily"),
+    "seq2seq_lstm": ("musicgen.models.seq2seq_lstm", "Seq2SeqLSTMFamily"),
 }
 FAMILY_NAMES: tuple[str, ...] = tuple(_FAMILIES)
 

@@ -6,11 +6,12 @@ A run is fully described by one :class:`TrainConfig`, saved resolved as
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from musicgen.errors import ConfigError
 
-FAMILIES = ("performance_rnn", "pianoroll_lstm", "biaxial_lstm")
+FAMILIES = ("performance_rnn", "pianoroll_lstm", "biaxial_lstm", "chord_lstm", "seq2seq_lstm")
 LOSSES = ("bce", "focal")
 INPUT_MODES = ("one_hot", "embedding")
 
@@ -20,12 +21,15 @@ class ModelConfig:
     """The model: which family, and its hyper-parameters (unused ones are ignored).
 
     Attributes:
-        family: ``performance_rnn``, ``pianoroll_lstm`` or ``biaxial_lstm``.
-        layers: LSTM sizes (performance_rnn: Magenta's 3 x 512; pianoroll_lstm: 2 layers).
+        family: ``performance_rnn``, ``pianoroll_lstm``, ``biaxial_lstm``, ``chord_lstm`` or
+            ``seq2seq_lstm``.
+        layers: LSTM sizes (performance_rnn: Magenta's 3 x 512; pianoroll_lstm: 2 layers;
+            seq2seq_lstm: the encoder's and the decoder's, whose states they hand over).
         dropout: Output dropout between LSTM layers (Magenta's keep_prob 1.0 = 0.0 here).
         input_mode: performance_rnn inputs: ``one_hot`` (Magenta's exact inputs, also for
             conditioned/modulo/note encodings) or ``embedding`` (token ids; plain encodings).
-        embedding_dim: Width of the token embedding in ``embedding`` mode.
+        embedding_dim: Width of the token embedding in ``embedding`` mode (and of
+            chord_lstm's chord embedding).
         loss: piano-roll loss: ``bce`` (binary cross-entropy with logits) or ``focal``.
         focal_alpha: Focal-loss weight of positive (sounding) keys.
         focal_gamma: Focal-loss focusing exponent.
@@ -36,6 +40,11 @@ class ModelConfig:
         time_layers: biaxial_lstm time-axis LSTM sizes (Johnson 2017: 300, 300).
         note_layers: biaxial_lstm note-axis LSTM sizes (Johnson 2017: 100, 50).
         threshold: Probability above which a key counts as on (accuracy, generation).
+        chords: chord_lstm's vocabulary file; None: ``<data.dataset>/chords.json``, which
+            :class:`TrainConfig` fills in (so the resolved config names the file it used).
+        max_chords: chord_lstm: keep only the most frequent chords, this many classes in all
+            (the out-of-vocabulary and silence classes included); None: the whole vocabulary.
+        seq2seq_window: seq2seq_lstm: frames the encoder reads and the decoder writes.
     """
 
     family: str = "performance_rnn"
@@ -51,6 +60,9 @@ class ModelConfig:
     time_layers: tuple[int, ...] = (300, 300)
     note_layers: tuple[int, ...] = (100, 50)
     threshold: float = 0.5
+    chords: str | None = None
+    max_chords: int | None = None
+    seq2seq_window: int = 16
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -73,6 +85,12 @@ class ModelConfig:
             raise ConfigError(f"model.ramp_steps must be >= 0, got {self.ramp_steps}")
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"model.threshold must be in (0, 1), got {self.threshold}")
+        if self.max_chords is not None and self.max_chords < 3:
+            raise ConfigError(f"model.max_chords must be >= 3 (2 reserved), got {self.max_chords}")
+        if self.seq2seq_window < 1:
+            raise ConfigError(f"model.seq2seq_window must be >= 1, got {self.seq2seq_window}")
+        if self.embedding_dim < 1:
+            raise ConfigError(f"model.embedding_dim must be >= 1, got {self.embedding_dim}")
 
 
 @dataclass(frozen=True)
@@ -188,6 +206,13 @@ class TrainConfig:
             raise ConfigError("train: eval_every and max_failures must be >= 0")
         if self.eval_batches is not None and self.eval_batches < 1:
             raise ConfigError(f"train: eval_batches must be >= 1, got {self.eval_batches}")
+        if self.model.family == "chord_lstm" and self.model.chords is None:
+            # The examples job writes the vocabulary beside the shards; the family's build only
+            # sees the model config, so the path is resolved here, once, and recorded.
+            from musicgen.storage import join, layout
+
+            chords = join(self.data.dataset, layout.CHORD_VOCABULARY)
+            object.__setattr__(self, "model", dataclasses.replace(self.model, chords=chords))
 
     @property
     def per_worker_batch_size(self) -> int:

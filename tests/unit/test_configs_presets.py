@@ -15,7 +15,13 @@ CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
 def test_there_are_presets_for_every_family() -> None:
     families = {yaml.safe_load(p.read_text())["model"]["family"] for p in CONFIGS}
-    assert families == {"performance_rnn", "pianoroll_lstm", "biaxial_lstm"}
+    assert families == {
+        "performance_rnn",
+        "pianoroll_lstm",
+        "biaxial_lstm",
+        "chord_lstm",
+        "seq2seq_lstm",
+    }
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
