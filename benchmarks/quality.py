@@ -1,0 +1,382 @@
+"""Test NLL of every piano-roll family on the B-L benchmarks, beside the published numbers.
+
+    .venv/bin/python benchmarks/quality.py            # sized for a 2-core CPU, ~25 minutes
+    .venv/bin/python benchmarks/quality.py --quick    # CI: tiny models, ~20 steps, JSB only
+
+For each dataset (JSB Chorales, Nottingham, Piano-midi.de; their official train/valid/test
+splits, via ``make_benchmark_examples``) each family is trained with the real ``train(cfg)`` (1
+Ray worker, embedded Ray) for a fixed number of steps, then its ``model.keras`` is scored on
+the *whole* test split, as whole pieces, by summing ``family.batch_stats``. The piano-roll
+families (pianoroll_lstm, biaxial_lstm, seq2seq_lstm) report ``nll_per_frame``: nats per frame
+summed over the 88 keys, every frame but each piece's first (TCN's ``music_test.py`` protocol);
+all three score exactly the same frames. chord_lstm is reported separately: its NLL is over chord
+classes, not 88-key frames, so it is not comparable to the others or to the papers.
+
+The budgets are steps, chosen so that the whole default run fits about 25 minutes of a shared
+2-core CPU; they are far below the papers' training (our figures are honest short-budget
+figures, not reproductions). Writes ``<out>.json`` and ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from musicgen.config import ExamplesConfig  # noqa: E402
+from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig  # noqa: E402
+
+log = logging.getLogger("quality")
+
+POLYPHONIC = REPO.parent / "shared" / "datasets" / "polyphonic"
+DATASETS = ("JSB_Chorales", "Nottingham", "Piano-midi.de")
+ROLL_FAMILIES = ("pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm")
+REFERENCE = "shared/reference/benchmarks-and-data.md"
+
+# Published test NLL (nats per frame, 88-key sum; B-L and Johnson print LL = -NLL), from
+# shared/reference/benchmarks-and-data.md. Keys: dataset -> (model, source, NLL) rows.
+PUBLISHED: dict[str, list[tuple[str, str, float]]] = {
+    "JSB_Chorales": [
+        ("LSTM", "Bai et al. 2018 (TCN), Table 1", 8.45),
+        ("TCN", "Bai et al. 2018 (TCN), Table 1", 8.10),
+        ("RNN", "Boulanger-Lewandowski et al. 2012, Table 1", 8.71),
+        ("RNN (HF)", "Boulanger-Lewandowski et al. 2012, Table 1", 8.58),
+        ("RNN-NADE (HF)", "Boulanger-Lewandowski et al. 2012, Table 1", 5.56),
+        ("BALSTM best", "Johnson 2017, Table 1", 5.05),
+        ("BALSTM median", "Johnson 2017, Table 1", 5.86),
+        ("DBN-LSTM", "Vohra et al. 2015 (via Johnson 2017)", 3.47),
+        ("Random", "Boulanger-Lewandowski et al. 2012, Table 1", 61.00),
+    ],
+    "Nottingham": [
+        ("LSTM", "Bai et al. 2018 (TCN), Table 1", 3.29),
+        ("TCN", "Bai et al. 2018 (TCN), Table 1", 3.07),
+        ("RNN", "Boulanger-Lewandowski et al. 2012, Table 1", 4.46),
+        ("RNN (HF)", "Boulanger-Lewandowski et al. 2012, Table 1", 3.89),
+        ("RNN-NADE (HF)", "Boulanger-Lewandowski et al. 2012, Table 1", 2.31),
+        ("BALSTM best", "Johnson 2017, Table 1", 1.55),
+        ("BALSTM median", "Johnson 2017, Table 1", 1.62),
+        ("DBN-LSTM", "Vohra et al. 2015 (via Johnson 2017)", 1.32),
+        ("Random", "Boulanger-Lewandowski et al. 2012, Table 1", 61.00),
+    ],
+    "Piano-midi.de": [
+        ("RNN", "Boulanger-Lewandowski et al. 2012, Table 1", 8.37),
+        ("RNN (HF)", "Boulanger-Lewandowski et al. 2012, Table 1", 7.66),
+        ("RNN-NADE (HF)", "Boulanger-Lewandowski et al. 2012, Table 1", 7.05),
+        ("BALSTM best", "Johnson 2017, Table 1", 4.90),
+        ("BALSTM median", "Johnson 2017, Table 1", 5.00),
+        ("DBN-LSTM", "Vohra et al. 2015 (via Johnson 2017)", 4.63),
+        ("Random", "Boulanger-Lewandowski et al. 2012, Table 1", 61.00),
+    ],
+}
+# The published rows each family is most directly compared with (same factorisation).
+ANCHORS = {
+    "pianoroll_lstm": ("LSTM", "RNN (HF)"),
+    "seq2seq_lstm": ("LSTM", "RNN (HF)"),
+    "biaxial_lstm": ("BALSTM median", "BALSTM best"),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One training run: family, model, windows, batch and step budget."""
+
+    family: str
+    model: dict[str, Any]
+    steps: int
+    batch_size: int = 16
+    window: int | None = None
+    hop: int | None = None
+    learning_rate: float = 2e-3
+    eval_batch_size: int = 8
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plans(dataset: str, quick: bool) -> list[Plan]:
+    """The runs of one dataset (2 bars = 8 frames on JSB's quarter grid, 16 on the others')."""
+    jsb = dataset == "JSB_Chorales"
+    bar = 4 if jsb else 8
+    if quick:
+        return [
+            Plan("pianoroll_lstm", {"layers": (16,)}, 20, 8, 32),
+            Plan("biaxial_lstm", {"time_layers": (8,), "note_layers": (8,)}, 20, 4, 16,
+                 eval_batch_size=4),
+            Plan("seq2seq_lstm", {"layers": (16,), "seq2seq_window": 8}, 20, 8, 32),
+            Plan("chord_lstm", {"layers": (16,), "embedding_dim": 8}, 20, 8, 2 * bar),
+        ]  # fmt: skip
+    scale = {"JSB_Chorales": 1.0, "Nottingham": 1.0, "Piano-midi.de": 0.4}[dataset]
+    window, hop = (None, None) if jsb else (64, 32)
+
+    def steps(n: int) -> int:
+        return max(20, int(n * scale))
+
+    return [
+        Plan("pianoroll_lstm", {"layers": (150, 150), "dropout": 0.3}, steps(1500), 16,
+             window, hop, notes="2 x 150 LSTM (TCN's LSTM: ~300K parameters)"),
+        Plan("biaxial_lstm", {"time_layers": (64, 64), "note_layers": (32, 32), "dropout": 0.5},
+             steps(700), 8, 32, 16, learning_rate=1e-3, eval_batch_size=2,
+             notes="time 2 x 64, note 2 x 32 (Johnson: 2 x 200 / 2 x 100), dropout 0.5"),
+        Plan("seq2seq_lstm", {"layers": (150,), "seq2seq_window": 4 * bar, "dropout": 0.3},
+             steps(1500), 16, window, hop,
+             notes=f"encoder 1 x 150, decoder 1 x 150, chunks of {4 * bar} frames (4 bars)"),
+        Plan("chord_lstm", {"layers": (128,), "embedding_dim": 32, "dropout": 0.3},
+             steps(1500), 32, 2 * bar, bar, eval_batch_size=8,
+             notes=f"1 x 128 LSTM over the chord vocabulary, windows of {2 * bar} (2 bars)"),
+    ]  # fmt: skip
+
+
+def make_dataset(name: str, work: Path) -> Path:
+    """The benchmark's train/valid/test shards (and chords.json) under ``work``."""
+    from musicgen.examples.benchmark_datasets import make_benchmark_examples
+
+    source = POLYPHONIC / f"{name}.pickle"
+    if not source.exists():
+        raise FileNotFoundError(f"benchmark pickle missing: {source}")
+    out = work / "examples" / name
+    if not (out / "encoding.json").exists():
+        make_benchmark_examples(ExamplesConfig(input=str(source), output=str(out),
+                                               encoding="pianoroll"))  # fmt: skip
+    return out
+
+
+def train_and_score(plan: Plan, dataset: Path, runs: Path, seed: int) -> dict[str, Any]:
+    """Trains one plan with the real trainer, then scores its model on the whole test split."""
+    cfg = TrainConfig(
+        model=ModelConfig(family=plan.family, **plan.model),
+        data=DataConfig(dataset=str(dataset), eval_split="valid", window=plan.window,
+                        hop=plan.hop),
+        optimizer=OptimizerConfig(learning_rate=plan.learning_rate, clip_norm=None,
+                                  global_clip_norm=5.0),
+        runs_dir=str(runs), run_id=f"{dataset.name}-s{seed}", batch_size=plan.batch_size,
+        num_steps=plan.steps, log_every=max(1, plan.steps // 10), eval_batches=4,
+        checkpoint_every=plan.steps, keep_checkpoints=1, seed=seed, num_workers=1,
+    )  # fmt: skip
+    started = time.monotonic()
+    report = _train_retrying(cfg)
+    train_s = time.monotonic() - started
+    began = time.monotonic()
+    test, params = score_test(report.run_dir, plan.eval_batch_size)
+    return {
+        "family": plan.family,
+        "steps": report.steps,
+        "batch_size": plan.batch_size,
+        "window": plan.window,
+        "train_wall_s": round(train_s, 1),
+        "test_eval_s": round(time.monotonic() - began, 1),
+        "parameters": params,
+        "model": plan.notes or plan.model,
+        "final_train": _floats(report.train),
+        "valid_4_batches": _floats(report.eval),
+        "test": test,
+        "run_dir": report.run_dir,
+    }
+
+
+def _train_retrying(cfg: TrainConfig) -> Any:
+    """``train(cfg)``; once more on a fresh embedded Ray if Ray itself died (a shared machine's
+    Ray can be killed under us); the retry resumes the run from its newest checkpoint."""
+    import ray
+
+    from musicgen.ray_tasks import init_ray
+    from musicgen.train.driver import train
+
+    try:
+        return train(cfg)
+    except ray.exceptions.RayError as exc:
+        log.warning("Ray failed under %s (%s); restarting Ray and retrying once", cfg.run_id, exc)
+        ray.shutdown()
+        init_ray(None, 2)
+        return train(cfg)
+
+
+def score_test(run_dir: str, batch_size: int) -> tuple[dict[str, float], int]:
+    """The run's model over every test piece, whole: summed batch stats, summarized."""
+    from musicgen.examples.readers import list_shards
+    from musicgen.generate.loaded_run import load_run
+    from musicgen.models.registry import get_family
+    from musicgen.train.metrics import add_totals
+    from musicgen.train.step import make_eval_step
+
+    run = load_run(run_dir)
+    family = get_family(run.family)
+    data = dataclasses.replace(run.config.data, window=None, hop=None)
+    files = list_shards(data.dataset, "test")
+    ds = family.dataset(files, run.info, data, batch_size=batch_size, training=False, seed=0,
+                        num_shards=1, shard_index=0)  # fmt: skip
+    step = make_eval_step(family, run.model)
+    totals: dict[str, float] = {}
+    for batch in ds:
+        add_totals(totals, ((k, float(v)) for k, v in step(batch).items()))
+    summary = family.summarize(totals)
+    summary["scored_frames"] = totals["nll_weight"]
+    return _floats(summary), int(run.model.count_params())
+
+
+def _floats(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, float):
+            out[key] = round(value, 4) if math.isfinite(value) else None
+        elif isinstance(value, int | str | bool) or value is None:
+            out[key] = value
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The tables: piano-roll families beside the published rows, then the chord LSTM."""
+    lines = [
+        "# Piano-roll benchmarks: test NLL beside the published numbers",
+        "",
+        f"Mode `{result['mode']}`, {result['machine']}, total {result['total_wall_s']:.0f} s. "
+        "Test NLL = nats per frame summed over the 88 keys, averaged over every test frame but "
+        "each piece's first (whole pieces, the official B-L test split; lower is better; "
+        f"B-L and Johnson print LL = -NLL). Published numbers from `{REFERENCE}`.",
+        "",
+        "Our models are trained for the step budgets shown (minutes on a shared 2-core CPU), "
+        "far below the papers' training: they are short-budget figures, not reproductions.",
+        "",
+    ]
+    walls = result.get("dataset_wall_s", {})
+    if walls:
+        lines += ["Wall time per dataset (examples, training, test scoring): " + ", ".join(
+            f"{k} {v:.0f} s" for k, v in walls.items() if v is not None) + ".", ""]  # fmt: skip
+    if result.get("merged_from_earlier_runs"):
+        lines += [f"Rows of {', '.join(result['merged_from_earlier_runs'])} come from an earlier "
+                  "invocation of the same script and settings (`--merge`).", ""]  # fmt: skip
+    for name, rows in result["datasets"].items():
+        lines += [f"## {name}", "",
+                  "| family | test NLL | frame acc. | steps | train wall s | params | "
+                  "published anchor (NLL) |",
+                  "|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+        published = {m: v for m, _, v in PUBLISHED[name]}
+        for row in rows:
+            if row["family"] not in ROLL_FAMILIES:
+                continue
+            anchors = ", ".join(
+                f"{m} {published[m]:.2f}" for m in ANCHORS[row["family"]] if m in published
+            )
+            test = row["test"]
+            lines.append(
+                f"| {row['family']} | {test['nll_per_frame']:.2f} | "
+                f"{test['frame_accuracy']:.3f} | {row['steps']} | {row['train_wall_s']:.0f} | "
+                f"{row['parameters']:,} | {anchors or '-'} |"
+            )
+        lines += ["", "Published context: " + "; ".join(
+            f"{m} {v:.2f} ({src})" for m, src, v in PUBLISHED[name]) + ".", ""]  # fmt: skip
+    lines += [
+        "## chord_lstm (not comparable)",
+        "",
+        "NLL over chord classes (the training split's chord vocabulary plus an "
+        "out-of-vocabulary class), nats per frame; a different event space from the 88-key "
+        "numbers above, so no published anchor.",
+        "",
+        "| dataset | chord NLL | accuracy | test OOV rate | classes | steps | train wall s "
+        "| params |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, rows in result["datasets"].items():
+        for row in rows:
+            if row["family"] != "chord_lstm":
+                continue
+            test = row["test"]
+            lines.append(
+                f"| {name} | {test['chord_nll_per_frame']:.2f} | {test['accuracy']:.3f} | "
+                f"{test['oov_rate']:.3f} | {row.get('classes', '-')} | {row['steps']} | "
+                f"{row['train_wall_s']:.0f} | {row['parameters']:,} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny models, ~20 steps, JSB only")
+    parser.add_argument("--datasets", nargs="*", choices=DATASETS, help="default: all (quick: JSB)")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "musicgen-quality"),
+                        help="examples and runs")  # fmt: skip
+    parser.add_argument("--out", help="output prefix (default benchmarks/results/quality, "
+                        "quick: <work>/quality_quick)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other datasets' rows already in <out>.json")  # fmt: skip
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from musicgen.ray_tasks import init_ray
+
+    work = Path(args.work) / ("quick" if args.quick else "full")
+    out = Path(args.out or (Path(args.work) / "quality_quick" if args.quick
+                            else REPO / "benchmarks" / "results" / "quality"))  # fmt: skip
+    names = args.datasets or (["JSB_Chorales"] if args.quick else list(DATASETS))
+    for name in names:  # fresh runs: never a resumed, shorter one
+        for family in (*ROLL_FAMILIES, "chord_lstm"):
+            shutil.rmtree(work / "runs" / family / f"{name}-s{args.seed}", ignore_errors=True)
+    started = time.monotonic()
+    init_ray(None, 2)
+    result: dict[str, Any] = {
+        "mode": "quick" if args.quick else "default",
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, 1 worker",
+        "metric": "test NLL, nats per frame, 88-key sum, whole pieces, first frame unscored",
+        "reference": REFERENCE,
+        "published": {
+            k: [{"model": m, "source": s, "nll": v} for m, s, v in rows]
+            for k, rows in PUBLISHED.items()
+            if k in names
+        },
+        "datasets": {},
+        "dataset_wall_s": {},
+    }
+    if args.merge and out.with_suffix(".json").exists():
+        old = json.loads(out.with_suffix(".json").read_text())
+        kept = [k for k in old["datasets"] if k not in names]
+        result["datasets"] = {k: old["datasets"][k] for k in kept}
+        result["dataset_wall_s"] = {k: old.get("dataset_wall_s", {}).get(k) for k in kept}
+        result["published"] = {**{k: old["published"][k] for k in kept}, **result["published"]}
+        result["merged_from_earlier_runs"] = kept
+    for name in names:
+        dataset_started = time.monotonic()
+        dataset = make_dataset(name, work)
+        rows = []
+        for plan in plans(name, args.quick):
+            log.info("%s: training %s for %d steps", name, plan.family, plan.steps)
+            row = train_and_score(plan, dataset, work / "runs", args.seed)
+            if plan.family == "chord_lstm":
+                from musicgen.models.chord_lstm import read_vocabulary
+
+                row["classes"] = read_vocabulary(str(dataset / "chords.json")).size
+            log.info("%s %s: test %s (%.0f s)", name, plan.family, row["test"],
+                     row["train_wall_s"])  # fmt: skip
+            rows.append(row)
+            result["datasets"][name] = rows
+            result["dataset_wall_s"][name] = round(time.monotonic() - dataset_started, 1)
+            result["total_wall_s"] = round(
+                time.monotonic()
+                - started
+                + sum(v or 0.0 for k, v in result["dataset_wall_s"].items() if k not in names),
+                1,
+            )
+            _write(out, result)  # after every run, so a cut-short run leaves its figures
+    print(markdown(result))
+    return 0
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

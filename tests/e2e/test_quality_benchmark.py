@@ -1,0 +1,35 @@
+"""benchmarks/quality.py --quick, as CI runs it: every piano-roll family trains on JSB Chorales
+with the real trainer and is scored on the official test split."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_quality_table(tmp_path: Path) -> None:
+    out = tmp_path / "quality"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "quality.py"), "--quick",
+           "--work", str(tmp_path / "work"), "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=540, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    table = json.loads(out.with_suffix(".json").read_text())
+    rows = {row["family"]: row for row in table["datasets"]["JSB_Chorales"]}
+    assert {"pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm"} <= set(rows)
+    for family in ("pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm"):
+        nll = rows[family]["test"]["nll_per_frame"]
+        assert math.isfinite(nll)
+        assert 0 < nll < 70  # 61 nats/frame is chance; a few steps already beat it
+        assert (
+            rows[family]["test"]["scored_frames"] == rows["pianoroll_lstm"]["test"]["scored_frames"]
+        )
+    assert out.with_suffix(".md").read_text().startswith("# Piano-roll benchmarks")
