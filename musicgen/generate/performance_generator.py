@@ -405,6 +405,13 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
         )
     temperature = float(settings.sampling.temperature)
 
+    def model_inputs(picks: Any, clocks: Any) -> Any:
+        """The pick as the model's input row, with the control for the next position."""
+        if stepper.embedding:
+            return picks
+        index = tf.minimum(clocks, horizon - 1)
+        return tf.concat([tf.gather(controls, index), tf.gather(table, picks)], axis=-1)
+
     total = settings.num_steps
 
     def fused(logits: Any, state: list[Any], clocks: Any, scores: Any, uniforms: Any) -> Any:
@@ -418,12 +425,7 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
         is_shift = (picks > perf.TIME_SHIFT_OFFSET) & (picks <= perf.VELOCITY_OFFSET)
         shift = tf.where(is_shift & live, picks - perf.TIME_SHIFT_OFFSET, 0)
         clocks = clocks + shift
-        if stepper.embedding:
-            rows: Any = picks
-        else:
-            index = tf.minimum(clocks, horizon - 1)
-            rows = tf.concat([tf.gather(controls, index), tf.gather(table, picks)], axis=-1)
-        new_logits, new_state = stepper._step_graph(rows, state)
+        new_logits, new_state = stepper._step_graph(model_inputs(picks, clocks), state)
         still = tf.reduce_any(clocks < total)
         return picks, live, still, clocks, scores, new_logits, new_state
 
