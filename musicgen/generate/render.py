@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -188,8 +189,11 @@ def _draw_drums(ax: Axes, drums: list[NoteSequence.Note]) -> None:
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
 
 
-def find_soundfont(soundfont: storage.UriLike | None = None) -> Path:
-    """The General MIDI soundfont to use: the argument, else $MUSICGEN_SOUNDFONT, else Debian's.
+def find_soundfont(
+    soundfont: storage.UriLike | None = None, candidates: Sequence[str] = SOUNDFONT_CANDIDATES
+) -> Path:
+    """The General MIDI soundfont to use: the argument, else $MUSICGEN_SOUNDFONT, else the first
+    installed of ``candidates`` (Debian's paths).
 
     Raises:
         RenderError: If the named soundfont does not exist, or none is installed.
@@ -200,12 +204,12 @@ def find_soundfont(soundfont: storage.UriLike | None = None) -> Path:
             if not path.is_file():
                 raise RenderError(f"soundfont not found: {path} (from {origin})")
             return path
-    for candidate in SOUNDFONT_CANDIDATES:
+    for candidate in candidates:
         if Path(candidate).is_file():
             return Path(candidate)
     raise RenderError(
         f"no General MIDI soundfont found (looked in ${SOUNDFONT_ENV}, "
-        f"{', '.join(SOUNDFONT_CANDIDATES)}): {INSTALL_HINT}"
+        f"{', '.join(candidates)}): {INSTALL_HINT}"
     )
 
 

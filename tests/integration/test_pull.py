@@ -3,11 +3,9 @@ resumable, refusing incomplete batches, and finding the newest complete one."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
+import os
 from pathlib import Path
-from typing import IO
 
 import pytest
 
@@ -110,46 +108,36 @@ def test_corrupt_object_is_an_error_and_leaves_nothing(root: str, tmp_path: Path
     assert _names(dest) == ["b3-00000.mid", "b3-00001.mid"]  # no bad, stale or temp file
 
 
-class Interrupted(Exception):
-    """Stands in for a dropped connection or a killed process mid-download."""
+def test_killed_pull_leaves_no_partial_file_and_resumes(root: str, tmp_path: Path) -> None:
+    """A real `musicgen pull` process is SIGKILLed mid-download, then run again."""
+    import signal
+    import subprocess
+    import sys
+    import time
 
-
-def test_interrupted_pull_leaves_no_partial_file_and_resumes(
-    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    prefix = _write_batch(root, "2024-05-01", "b4")
-    real_reader = storage.open_reader
-    opened: list[str] = []
-
-    @contextlib.contextmanager
-    def flaky_reader(uri: str) -> Iterator[IO[bytes]]:
-        opened.append(uri)
-        with real_reader(uri) as f:
-            if len(opened) < 3:
-                yield f
-                return
-            head = f.read(10)
-
-            class Broken:
-                def __init__(self) -> None:
-                    self.sent = False
-
-                def read(self, _size: int = -1) -> bytes:
-                    if self.sent:
-                        raise Interrupted(uri)
-                    self.sent = True
-                    return head
-
-            yield Broken()  # type: ignore[misc]
-
-    monkeypatch.setattr(storage, "open_reader", flaky_reader)
+    prefix = layout.batch_prefix(root, "prnn", "2024-05-02", "big")
+    big = [b"MThd" + os.urandom(512 * 1024) for _ in range(60)]
+    rows = [write_sample(prefix, layout.sample_id("big", i), data, i, {}, {})
+            for i, data in enumerate(big)]  # fmt: skip
+    write_manifest(prefix, rows)
+    write_report(prefix, {"num_samples": len(rows)})
     dest = tmp_path / "out"
-    with pytest.raises(Interrupted):
-        pull.pull(prefix, dest)
-    assert _names(dest) == ["b4-00000.mid", "b4-00001.mid"]  # no partial .mid, no temp file
-    monkeypatch.setattr(storage, "open_reader", real_reader)
+    cmd = [sys.executable, "-m", "musicgen.cli", "pull", prefix, str(dest)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(dest.glob("*.mid")):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    present = sorted(dest.glob("*.mid"))
+    assert 0 < len(present) < len(rows), "the kill landed before or after the download"
+    expected = {r.uri: r.sha256 for r in rows}
+    for path in present:  # whatever is there is whole: written to a temp name, then renamed
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == expected[path.name]
     resumed = pull.pull(prefix, dest)
-    assert (resumed.downloaded, resumed.skipped) == (SAMPLES - 2, 2)
+    assert resumed.skipped == len(present)
+    assert resumed.downloaded == len(rows) - len(present)
+    assert sorted(p.name for p in dest.iterdir() if p.suffix == ".mid") == sorted(expected)
 
 
 def test_pull_refuses_gcs_destination_and_unsafe_names(root: str, tmp_path: Path) -> None:

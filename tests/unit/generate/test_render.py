@@ -98,9 +98,8 @@ def test_missing_soundfont_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(render.RenderError, match=f"soundfont not found: {missing}"):
         render.find_soundfont()
     monkeypatch.delenv(render.SOUNDFONT_ENV)
-    monkeypatch.setattr(render, "SOUNDFONT_CANDIDATES", (str(missing),))
     with pytest.raises(render.RenderError, match=r"no General MIDI soundfont.*timgm6mb-soundfont"):
-        render.find_soundfont()
+        render.find_soundfont(candidates=(str(missing),))
 
 
 def test_unreadable_midi_is_a_render_error(tmp_path: Path) -> None:
