@@ -30,10 +30,10 @@ import tensorflow as tf
 from musicgen.encodings import biaxial
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
-from musicgen.examples.readers import COMPACT_SHUFFLE_BUFFER, pianoroll_dataset
 from musicgen.models import losses
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio, roll_summary, threshold_counts
+from musicgen.models.roll_batches import roll_batches
 
 if TYPE_CHECKING:
     from musicgen.train.config import DataConfig, ModelConfig
@@ -179,19 +179,16 @@ class BiaxialLSTMFamily:
         shard_index: int,
     ) -> tf.data.Dataset:
         """Windows of frames, onsets and Johnson's per-note features."""
-        return pianoroll_dataset(
+        return roll_batches(
             files,
             info,
+            data,
+            "biaxial",
             batch_size=batch_size,
-            window=data.window,
-            hop=data.hop,
-            features="biaxial",
-            shuffle=training,
+            training=training,
             seed=seed,
-            shuffle_buffer=data.shuffle_buffer or COMPACT_SHUFFLE_BUFFER,
             num_shards=num_shards,
             shard_index=shard_index,
-            repeat=training,
         )
 
     def batch_stats(

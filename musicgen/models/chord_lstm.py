@@ -33,10 +33,10 @@ from musicgen import storage
 from musicgen.encodings.chords import OOV_ID, ChordVocabulary
 from musicgen.errors import ConfigError, ObjectNotFound
 from musicgen.examples.encoding_info import EncodingInfo
-from musicgen.examples.readers import COMPACT_SHUFFLE_BUFFER, pianoroll_dataset
 from musicgen.models import losses
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio
+from musicgen.models.roll_batches import roll_batches
 from musicgen.storage import layout
 
 if TYPE_CHECKING:
@@ -165,20 +165,17 @@ class ChordLSTMFamily:
         shard_index: int,
     ) -> tf.data.Dataset:
         """Windows of frames with their chord ids under ``<data.dataset>/chords.json``."""
-        return pianoroll_dataset(
+        return roll_batches(
             files,
             info,
+            data,
+            "chords",
             batch_size=batch_size,
-            window=data.window,
-            hop=data.hop,
-            features="chords",
-            vocabulary=read_vocabulary(storage.join(data.dataset, layout.CHORD_VOCABULARY)),
-            shuffle=training,
+            training=training,
             seed=seed,
-            shuffle_buffer=data.shuffle_buffer or COMPACT_SHUFFLE_BUFFER,
             num_shards=num_shards,
             shard_index=shard_index,
-            repeat=training,
+            vocabulary=read_vocabulary(storage.join(data.dataset, layout.CHORD_VOCABULARY)),
         )
 
     def batch_stats(

@@ -24,9 +24,9 @@ import tensorflow as tf
 
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
-from musicgen.examples.readers import COMPACT_SHUFFLE_BUFFER, pianoroll_dataset
 from musicgen.models import losses
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
+from musicgen.models.roll_batches import roll_batches
 
 if TYPE_CHECKING:
     from musicgen.train.config import DataConfig, ModelConfig
@@ -200,19 +200,16 @@ class PianorollLSTMFamily:
         shard_index: int,
     ) -> tf.data.Dataset:
         """Windows (``data.window``/``data.hop``) of frames and onsets."""
-        return pianoroll_dataset(
+        return roll_batches(
             files,
             info,
+            data,
+            "frames",
             batch_size=batch_size,
-            window=data.window,
-            hop=data.hop,
-            features="frames",
-            shuffle=training,
+            training=training,
             seed=seed,
-            shuffle_buffer=data.shuffle_buffer or COMPACT_SHUFFLE_BUFFER,
             num_shards=num_shards,
             shard_index=shard_index,
-            repeat=training,
         )
 
     def batch_stats(
