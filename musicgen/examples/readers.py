@@ -2,13 +2,15 @@
 
 TensorFlow is imported inside the functions only, so importing this module stays light.
 
-Both readers take the shard files (local paths or ``gs://`` URIs, which tf.data reads natively;
-``.gz`` files are read as GZIP, as Magenta's golden files are) and the folder's
-:class:`EncodingInfo`. Sharding between workers: by file when there are at least as many files
-as shards (file ``i`` goes to shard ``i % num_shards``), else by record (``Dataset.shard`` on the
-records in file order). Shuffling is seeded: the same seed gives the same order, and every
-repetition (``repeat=True``) reshuffles. With ``shuffle=False`` records come in file order, the
-files one after the other.
+Both readers take the shard files (local paths or ``gs://`` URIs; ``.gz`` files are read as
+GZIP, as Magenta's golden files are) and the folder's :class:`EncodingInfo`. Every byte is read
+through :mod:`musicgen.storage` by :mod:`musicgen.examples.record_stream`, so local folders, the
+emulator and GCS take the same path, and TensorFlow's own file system never sees a URI.
+Sharding between workers: by file when there are at least as many files as shards (file ``i``
+goes to shard ``i % num_shards``), else by record (every ``num_shards``-th record of the
+stream). Shuffling is seeded: the same seed gives the same order, and every repetition
+(``repeat=True``) and every new iteration reshuffles. With ``shuffle=False`` records come in
+file order, the files one after the other.
 
 Every batch is a dict of tensors padded to the longest element, with ``mask`` 1.0 on real steps
 and 0.0 on padding (padded labels are 0).
@@ -16,7 +18,8 @@ and 0.0 on padding (padded labels are 0).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -28,6 +31,7 @@ from musicgen.encodings.performance_configs import NOTE_NUM_CLASSES, Encoding, P
 from musicgen.errors import ConfigError, InputError
 from musicgen.examples import compact_format
 from musicgen.examples.encoding_info import EncodingInfo
+from musicgen.examples.record_stream import ShardPlan, stream_records
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -80,30 +84,22 @@ def _records(
     shard_index: int,
     repeat: bool,
 ) -> tf.data.Dataset:
-    """Serialized records of this worker's shard, shuffled (seeded) and repeated if asked."""
+    """Serialized records of this worker's shard, shuffled (seeded) and repeated if asked.
+
+    The bytes come through :mod:`musicgen.storage` (:mod:`record_stream`), never from
+    TensorFlow's file system; each new iteration of the dataset starts a new, reshuffled pass.
+    """
     import tensorflow as tf
 
-    by_file = len(files) >= num_shards
-    names = list(files)[shard_index::num_shards] if by_file else list(files)
-    ds = tf.data.Dataset.from_tensor_slices(names)
-    if shuffle and by_file:
-        ds = ds.shuffle(len(names), seed=seed, reshuffle_each_iteration=True)
+    plan = ShardPlan.for_worker(files, num_shards, shard_index)
+    passes = itertools.count()
 
-    def open_file(name: tf.Tensor) -> tf.data.Dataset:
-        gzip = tf.strings.regex_full_match(name, r".*\.gz")
-        return tf.data.TFRecordDataset(name, compression_type=tf.where(gzip, "GZIP", ""))
+    def generate() -> Iterator[bytes]:
+        return stream_records(
+            plan, shuffle=shuffle, seed=seed, repeat=repeat, first_epoch=next(passes)
+        )
 
-    # Unshuffled, files are read one after the other, so the order is the files' order.
-    ds = ds.interleave(
-        open_file,
-        cycle_length=min(len(names), 8) if shuffle else 1,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    if not by_file:
-        ds = ds.shard(num_shards, shard_index)
-    if repeat:
-        ds = ds.repeat()
+    ds = tf.data.Dataset.from_generator(generate, output_signature=tf.TensorSpec([], tf.string))
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds

@@ -3,7 +3,8 @@
 Only rank 0 writes. ``metrics.jsonl`` is kept whole in memory and rewritten (atomically, so a
 gs:// run directory works like a local one) every ``flush``; on resume, rows after the restored
 step are dropped, since those steps are trained again. TensorBoard events are written to a local
-folder (the run's own ``tensorboard/`` when local) and uploaded on flush for gs:// runs.
+folder (the run's own ``tensorboard/`` when local) and, for gs:// runs, each finished event file
+is uploaded once.
 """
 
 from __future__ import annotations
@@ -56,7 +57,14 @@ class MetricsLog:
 
 
 class TensorBoard:
-    """Scalars for TensorBoard: ``tensorboard/<split>/`` event files in the run directory."""
+    """Scalars for TensorBoard: ``tensorboard/<split>/`` event files in the run directory.
+
+    Local runs write into the run directory and keep their writers open. A gs:// run writes to
+    a local folder and, on each flush, closes its writers and uploads the finished event files
+    once each, then deletes them locally; the next scalars start new files. Objects cannot be
+    appended to, so re-uploading one growing file would send the whole history at every
+    checkpoint; TensorBoard reads the files of a folder in name order as one stream.
+    """
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
@@ -65,6 +73,7 @@ class TensorBoard:
         )
         self.local = self._tmp.name if self._tmp else uri
         self._writers: dict[str, Any] = {}
+        self.uploaded: list[str] = []  # object URIs, in upload order
 
     def scalars(self, split: str, step: int, values: Mapping[str, float]) -> None:
         """Writes ``values`` at ``step`` under ``split`` (``train``/``eval``)."""
@@ -75,25 +84,33 @@ class TensorBoard:
         metadata = summary_pb2.SummaryMetadata()
         metadata.plugin_data.plugin_name = "scalars"
         if split not in self._writers:
+            # Always a local folder: TensorFlow's file system never sees a gs:// URI.
             self._writers[split] = tf.summary.create_file_writer(str(Path(self.local) / split))
         with self._writers[split].as_default(step=step):
             for name, value in values.items():
                 tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
 
     def flush(self) -> None:
-        """Flushes the writers; for gs:// runs, uploads the event files."""
+        """Flushes the writers; for gs:// runs, uploads the finished event files once each."""
+        if self._tmp is None:
+            for writer in self._writers.values():
+                writer.flush()
+            return
         for writer in self._writers.values():
-            writer.flush()
-        if self._tmp is not None:
-            for path in Path(self.local).rglob("*"):
-                if path.is_file():
-                    rel = path.relative_to(self.local).as_posix()
-                    storage.upload_file(str(path), storage.join(self.uri, rel))
+            writer.close()
+        self._writers.clear()
+        for path in sorted(Path(self.local).rglob("*")):
+            if path.is_file():
+                target = storage.join(self.uri, path.relative_to(self.local).as_posix())
+                storage.upload_file(str(path), target)
+                path.unlink()
+                self.uploaded.append(target)
 
     def close(self) -> None:
         self.flush()
         for writer in self._writers.values():
             writer.close()
+        self._writers.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
 
