@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,10 @@ from typing import Any
 from musicgen import storage
 from musicgen.errors import ConfigError, ObjectNotFound
 from musicgen.examples.encoding_info import EncodingInfo, read_encoding_info
+from musicgen.storage import layout
 from musicgen.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +32,25 @@ class LoadedRun:
         return self.config.model.family
 
 
+def _encoding_info(run_uri: str, dataset: str) -> EncodingInfo:
+    """The run's own copy of its dataset's ``encoding.json``; runs trained before runs carried
+    one fall back to the dataset's."""
+    try:
+        return read_encoding_info(run_uri)
+    except ObjectNotFound:
+        pass
+    try:
+        info = read_encoding_info(dataset)
+    except ObjectNotFound as exc:
+        raise ConfigError(
+            f"generate: {run_uri} has no {layout.ENCODING}, and its dataset {dataset} has none "
+            f"either ({exc})"
+        ) from exc
+    log.warning("%s has no %s (trained by an older musicgen); read %s's", run_uri,
+                layout.ENCODING, dataset)  # fmt: skip
+    return info
+
+
 def load_run(uri: str) -> LoadedRun:
     """Rebuilds the model of the run at ``uri`` from its own files.
 
@@ -40,19 +63,14 @@ def load_run(uri: str) -> LoadedRun:
 
     from musicgen.models.registry import get_family
     from musicgen.train import checkpoints
-    from musicgen.train.run_dir import RunDir, load_config
+    from musicgen.train.run_dir import load_config
 
-    run = RunDir(uri.rstrip("/"))
+    run = layout.RunDir(uri.rstrip("/"))
     try:
         cfg = load_config(run.config)
     except ObjectNotFound as exc:
         raise ConfigError(f"generate: no training run at {uri} ({exc})") from exc
-    try:
-        info = read_encoding_info(cfg.data.dataset)
-    except ObjectNotFound as exc:
-        raise ConfigError(
-            f"generate: the run's dataset {cfg.data.dataset} has no encoding.json ({exc})"
-        ) from exc
+    info = _encoding_info(run.uri, cfg.data.dataset)
     model_file = run.model
     if not storage.exists(model_file):
         latest = checkpoints.latest_checkpoint(run.checkpoints)

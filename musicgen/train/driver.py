@@ -17,10 +17,11 @@ from typing import Any
 
 from musicgen import storage
 from musicgen.errors import ConfigError, InputError, JobFailed, ObjectNotFound
+from musicgen.storage import layout
 from musicgen.train import checkpoints as ckpts
 from musicgen.train.config import TrainConfig
 from musicgen.train.metrics import read_rows
-from musicgen.train.run_dir import RunDir, plain, with_run_id, write_config
+from musicgen.train.run_dir import plain, run_dir_of, with_run_id, write_config
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,28 @@ def check_inputs(cfg: TrainConfig) -> None:
         raise ConfigError(f"train: dataset not usable: {exc}") from exc
 
 
+def copy_dataset_files(dataset: str, run: layout.RunDir) -> list[str]:
+    """Copies the dataset's ``encoding.json`` (and ``chords.json``) into the run directory.
+
+    Generation then needs the run alone: the dataset may live in another bucket, be moved, or be
+    gone by the time a nightly batch runs.
+
+    Returns:
+        The copied files' URIs in the run.
+    """
+    copied = []
+    for name, required in ((layout.ENCODING, True), (layout.CHORD_VOCABULARY, False)):
+        try:
+            data = storage.read_bytes(storage.join(dataset, name))
+        except ObjectNotFound:
+            if required:
+                raise
+            continue
+        storage.write_bytes(run.path(name), data)
+        copied.append(run.path(name))
+    return copied
+
+
 def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     """Trains (or resumes) the run ``<runs_dir>/<model.family>/<run_id>``.
 
@@ -102,8 +125,9 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     check_inputs(cfg)
     cfg = with_run_id(absolute_paths(cfg))
     run_id = str(cfg.run_id)
-    run = RunDir.for_config(cfg)
+    run = run_dir_of(cfg)
     resumed = write_config(run, cfg)
+    copy_dataset_files(cfg.data.dataset, run)
     latest = ckpts.latest_checkpoint(run.checkpoints)
     resumed_from = latest.step if latest else 0
     log.info("%s run %s (%s)", "resuming" if resumed else "starting", run.uri,
@@ -145,7 +169,7 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     return report
 
 
-def _ray_storage(run: RunDir) -> tuple[str, Any]:
+def _ray_storage(run: layout.RunDir) -> tuple[str, Any]:
     """Where Ray Train keeps its own files: a local path, or a path on a GCS filesystem."""
     filesystem, path = storage.pyarrow_filesystem(run.ray_storage)
     if storage.is_gcs(run.uri):
@@ -154,7 +178,7 @@ def _ray_storage(run: RunDir) -> tuple[str, Any]:
     return path, None
 
 
-def _report(run: RunDir, cfg: TrainConfig, resumed_from: int, wall_s: float) -> TrainReport:
+def _report(run: layout.RunDir, cfg: TrainConfig, resumed_from: int, wall_s: float) -> TrainReport:
     from musicgen.train.loop import DIVERGED
 
     rows = read_rows(run.metrics)

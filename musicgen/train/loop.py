@@ -39,7 +39,7 @@ from musicgen.models.family import LOSS_SUM, WEIGHT, ModelFamily
 from musicgen.train import checkpoints as ckpts
 from musicgen.train.config import TrainConfig
 from musicgen.train.metrics import MetricsLog, TensorBoard, Window, add_totals
-from musicgen.train.run_dir import RunDir
+from musicgen.train.run_dir import run_dir_of
 
 if TYPE_CHECKING:
     import keras
@@ -92,7 +92,7 @@ class Worker:
         self.cfg: TrainConfig = from_dict(TrainConfig, dict(config["cfg"]), source="train config")
         self.family = resolve_family(str(config["family"]))
         self.rank, self.world_size = rank, world_size
-        self.run_dir = RunDir.for_config(self.cfg)
+        self.run_dir = run_dir_of(self.cfg)
         self.chief = rank == 0
 
     def run(self) -> None:

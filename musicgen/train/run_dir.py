@@ -1,6 +1,6 @@
-"""The one place that names the artifacts of a run: ``<runs_dir>/<family>/<run_id>/...``.
+"""A run's identity and its resolved config: run ids, ``config.resolved.yaml`` written and read.
 
-Local folder or gs:// prefix alike; everything is written through :mod:`musicgen.storage`.
+The names inside a run directory live in :mod:`musicgen.storage.layout` (:class:`RunDir`).
 """
 
 from __future__ import annotations
@@ -8,20 +8,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from dataclasses import dataclass
 
 from musicgen import storage
 from musicgen.errors import ConfigError, ObjectNotFound
+from musicgen.storage.layout import RunDir
 from musicgen.train.config import TrainConfig
 
-CONFIG = "config.resolved.yaml"
-CHECKPOINTS = "checkpoints"
-METRICS = "metrics.jsonl"
-TENSORBOARD = "tensorboard"
-MODEL = "model.keras"
-REPORT = "report.json"
-WORKERS = "workers"
-RAY = "ray"  # Ray Train's own bookkeeping (its copies of our checkpoints, run snapshots)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -30,54 +22,11 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
-@dataclass(frozen=True)
-class RunDir:
-    """Paths inside one run directory (``uri`` is a local folder or gs:// prefix)."""
-
-    uri: str
-
-    @classmethod
-    def for_config(cls, cfg: TrainConfig) -> RunDir:
-        """``<runs_dir>/<model.family>/<run_id>``; the config must have its run id."""
-        if cfg.run_id is None:
-            raise ValueError("resolve the run id first (with_run_id)")
-        return cls(storage.join(cfg.runs_dir, cfg.model.family, cfg.run_id))
-
-    def path(self, *parts: str) -> str:
-        """A file inside the run."""
-        return storage.join(self.uri, *parts)
-
-    @property
-    def config(self) -> str:
-        return self.path(CONFIG)
-
-    @property
-    def checkpoints(self) -> str:
-        return self.path(CHECKPOINTS)
-
-    @property
-    def metrics(self) -> str:
-        return self.path(METRICS)
-
-    @property
-    def tensorboard(self) -> str:
-        return self.path(TENSORBOARD)
-
-    @property
-    def model(self) -> str:
-        return self.path(MODEL)
-
-    @property
-    def report(self) -> str:
-        return self.path(REPORT)
-
-    @property
-    def ray_storage(self) -> str:
-        return self.path(RAY)
-
-    def worker(self, rank: int) -> str:
-        """``workers/rank-<r>.json``: pid at start, step and weights checksum at the end."""
-        return self.path(WORKERS, f"rank-{rank}.json")
+def run_dir_of(cfg: TrainConfig) -> RunDir:
+    """``<runs_dir>/<model.family>/<run_id>``; the config must have its run id."""
+    if cfg.run_id is None:
+        raise ValueError("resolve the run id first (with_run_id)")
+    return RunDir.of(cfg.runs_dir, cfg.model.family, cfg.run_id)
 
 
 def with_run_id(cfg: TrainConfig) -> TrainConfig:

@@ -11,7 +11,7 @@ import pytest
 from musicgen.errors import ConfigError
 from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
 from musicgen.train.metrics import MetricsLog, read_rows
-from musicgen.train.run_dir import RunDir, load_config, with_run_id, write_config
+from musicgen.train.run_dir import load_config, run_dir_of, with_run_id, write_config
 
 
 def cfg(tmp_path: Path, **kw: object) -> TrainConfig:
@@ -21,7 +21,7 @@ def cfg(tmp_path: Path, **kw: object) -> TrainConfig:
 def test_run_dir_layout_and_config_round_trip(tmp_path: Path) -> None:
     c = with_run_id(cfg(tmp_path, model=ModelConfig(layers=(8, 8))))
     assert c.run_id
-    run = RunDir.for_config(c)
+    run = run_dir_of(c)
     assert run.uri == str(tmp_path / "performance_rnn" / c.run_id)
     assert write_config(run, c) is False
     assert load_config(run.config) == c
