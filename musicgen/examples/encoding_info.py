@@ -23,7 +23,6 @@ from musicgen.encodings.performance_configs import (
 )
 from musicgen.errors import InputError
 
-ENCODING_JSON = "encoding.json"
 FORMAT_VERSION = 1
 PIANOROLL = "pianoroll"
 PIANOROLL_MIN_PITCH = 21
@@ -260,8 +259,9 @@ def _hash(data: dict[str, Any]) -> str:
 def write_encoding_info(dir_uri: str, info: EncodingInfo) -> str:
     """Writes ``<dir_uri>/encoding.json`` atomically (local or gs://); returns its URI."""
     from musicgen import storage
+    from musicgen.storage import layout
 
-    uri = storage.join(dir_uri, ENCODING_JSON)
+    uri = storage.join(dir_uri, layout.ENCODING)
     storage.write_text(uri, info.to_json())
     return uri
 
@@ -274,6 +274,7 @@ def read_encoding_info(dir_uri: str) -> EncodingInfo:
         InputError: It cannot be loaded (see :meth:`EncodingInfo.from_json`).
     """
     from musicgen import storage
+    from musicgen.storage import layout
 
-    uri = storage.join(dir_uri, ENCODING_JSON)
+    uri = storage.join(dir_uri, layout.ENCODING)
     return EncodingInfo.from_json(storage.read_bytes(uri).decode("utf-8"), uri)

@@ -16,7 +16,7 @@ from typing import Any
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
-from musicgen.generate.layout import MANIFEST, REPORT, parse_sample_id, sample_name
+from musicgen.storage.layout import MANIFEST, REPORT, parse_sample_id, sample_name
 
 _FIELDS = ("sample_id", "index", "seed", "settings", "uri", "size", "sha256", "metrics")
 

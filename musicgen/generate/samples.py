@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from musicgen import storage
-from musicgen.generate import layout
+from musicgen.storage import layout
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import ManifestRow, write_sample
 from musicgen.generate.quality import CorpusIndex, sample_metrics

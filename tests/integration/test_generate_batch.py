@@ -15,7 +15,7 @@ from musicgen import storage
 from musicgen.config import ConvertConfig, ExamplesConfig
 from musicgen.corpus.pipeline import convert_corpus
 from musicgen.examples.pipeline import make_examples
-from musicgen.generate import layout
+from musicgen.storage import layout
 from musicgen.generate.batch import generate_batch
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import read_manifest, read_report

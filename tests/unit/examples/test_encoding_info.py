@@ -13,11 +13,11 @@ from musicgen import __version__
 from musicgen.encodings.performance_configs import CONFIGS, get_config
 from musicgen.errors import InputError
 from musicgen.examples.encoding_info import (
-    ENCODING_JSON,
     EncodingInfo,
     read_encoding_info,
     write_encoding_info,
 )
+from musicgen.storage import layout
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -125,7 +125,7 @@ def test_constructor_checks() -> None:
 def test_write_and_read_beside_the_shards(tmp_path: Path) -> None:
     info = EncodingInfo.for_pianoroll(2)
     uri = write_encoding_info(str(tmp_path), info)
-    assert Path(uri) == tmp_path / ENCODING_JSON
+    assert Path(uri) == tmp_path / layout.ENCODING
     assert read_encoding_info(str(tmp_path)) == info
 
 

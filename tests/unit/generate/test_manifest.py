@@ -10,7 +10,7 @@ import pytest
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
-from musicgen.generate import layout
+from musicgen.storage import layout
 from musicgen.generate.manifest import (
     ManifestRow,
     read_manifest,

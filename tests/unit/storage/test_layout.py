@@ -1,4 +1,5 @@
-"""Batch names: prefixes, deterministic sample ids, and finding the newest complete batch."""
+"""The artifact layout: run directories, checkpoint names, and generated batches (prefixes,
+deterministic sample ids, finding the newest complete batch)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound
-from musicgen.generate import layout
+from musicgen.storage import layout
 
 
 def test_batch_prefix_local_and_gcs() -> None:
@@ -75,3 +76,28 @@ def test_latest_batch_without_complete_batch_names_the_folder(tmp_path: Path) ->
     _batch(tmp_path, "prnn", "2024-01-03", "a1", complete=False)
     with pytest.raises(ObjectNotFound, match="no complete batch"):
         layout.latest_batch(tmp_path, model="prnn")
+
+
+def test_run_dir_names_local_and_gcs() -> None:
+    run = layout.RunDir.of("gs://b/runs", "performance_rnn", "r1")
+    assert run.uri == "gs://b/runs/performance_rnn/r1"
+    assert run.config == "gs://b/runs/performance_rnn/r1/config.resolved.yaml"
+    assert run.encoding == "gs://b/runs/performance_rnn/r1/encoding.json"
+    assert run.chords == "gs://b/runs/performance_rnn/r1/chords.json"
+    assert run.checkpoint(200, ".keras") == (
+        "gs://b/runs/performance_rnn/r1/checkpoints/ckpt-00000200.keras"
+    )
+    assert run.worker(1) == "gs://b/runs/performance_rnn/r1/workers/rank-1.json"
+    assert layout.RunDir.of("/data/runs/", "x", "y").model == "/data/runs/x/y/model.keras"
+    with pytest.raises(ValueError, match="suffix"):
+        run.checkpoint(1, ".h5")
+
+
+def test_checkpoint_names_round_trip_and_reject_others() -> None:
+    assert layout.checkpoint_stem(7) == "ckpt-00000007"
+    assert layout.checkpoint_step("ckpt-00000007.keras") == (7, ".keras")
+    assert layout.checkpoint_step("ckpt-00000007.json") == (7, ".json")
+    for other in ("ckpt-7.json", "ckpt-00000007.keras.tmp", "model.keras", "xckpt-00000007.json"):
+        assert layout.checkpoint_step(other) is None
+    with pytest.raises(ValueError, match="out of range"):
+        layout.checkpoint_stem(10**8)
