@@ -157,7 +157,8 @@ def test_readers_take_gcs_shards_through_storage(
     _upload_tree(local, remote)
     info = EncodingInfo.for_performance(DYNAMICS, "compact", 0.1)
     files = list_shards(remote, "train")
-    assert all(f.startswith("gs://") for f in files) and len(files) == 3
+    assert all(f.startswith("gs://") for f in files)
+    assert len(files) == 3
     for kwargs in ({"shuffle": False}, {"shuffle": True, "seed": 3}):
         got = _batches(performance_dataset(files, info, batch_size=4, **kwargs))
         want = _batches(
@@ -244,7 +245,8 @@ def test_checkpoints_save_prune_and_restore_on_gcs(
     names = sorted(storage.basename(f.uri) for f in storage.list_files(folder))
     assert names == [f"ckpt-000000{s}.{x}" for s in (20, 30) for x in ("json", "keras")]
     latest = ckpts.latest_checkpoint(folder)
-    assert latest is not None and latest.step == 30
+    assert latest is not None
+    assert latest.step == 30
     fresh, adam = _tiny_model()
     ckpts.restore_checkpoint(latest, fresh, adam, {})
     for a, b in zip(model.weights, fresh.weights, strict=True):
