@@ -42,6 +42,32 @@ class ObjectNotFound(StorageError):
     """The URI names nothing."""
 
 
+class StorageConfigError(StorageError):
+    """Storage cannot be used as configured (credentials, bucket, permission): exit 2.
+
+    Retrying cannot help and the job's work would be lost, so these are raised before a job
+    starts where possible, and are never mistaken for an empty folder.
+    """
+
+    exit_code = EXIT_CONFIG
+
+
+class BucketNotFound(StorageConfigError):
+    """The gs:// bucket does not exist (or its name is not a valid bucket name).
+
+    Deliberately not an :class:`ObjectNotFound`: code that treats a missing folder as "nothing
+    there yet" must not treat a missing bucket that way.
+    """
+
+
+class CredentialsError(StorageConfigError):
+    """No usable Google credentials (missing, broken or expired: HTTP 401)."""
+
+
+class AccessDenied(StorageConfigError):
+    """The credentials in use are not allowed to do this (HTTP 403)."""
+
+
 class InputError(MusicgenError):
     """One input file could not be turned into data; `reason` is a short stable slug."""
 

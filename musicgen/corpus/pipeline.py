@@ -104,6 +104,9 @@ def convert_corpus(cfg: ConvertConfig) -> ConversionReport:
         input=storage.absolute(cfg.input),
         output=storage.absolute(cfg.output),
     )
+    # Before any listing or delete: an output inside the input would be converted again (and
+    # its clean-up could delete corpus files), and a missing bucket should fail here, once.
+    storage.check_job_paths(cfg.input, cfg.output, what="convert")
     try:
         discovery = discover(cfg.input)
     except ObjectNotFound as exc:
@@ -153,7 +156,12 @@ def convert_corpus(cfg: ConvertConfig) -> ConversionReport:
 
 
 def _remove_stale_shards(output: str, keep: set[str]) -> int:
-    """Deletes shards of an earlier run with a different plan, so no record appears twice."""
+    """Deletes shards of an earlier run with a different plan, so no record appears twice.
+
+    Only ``notesequences-NNNNN-of-MMMMM.tfrecord`` directly in ``output`` is ours: the listing
+    is not recursive, so another dataset stored below the output (or beside it under a name
+    that merely starts the same, ``output2/``) is never touched.
+    """
     removed = 0
     for info in storage.list_files(output, recursive=False):
         name = storage.basename(info.uri)

@@ -47,6 +47,8 @@ def make_benchmark_examples(cfg: ExamplesConfig) -> ExamplesReport:
 
     if storage.is_gcs(cfg.input):
         raise InputError(cfg.input, "unsupported", "benchmark pickles are read from local disk")
+    # Before any delete: a pickle inside the output folder is input, never ours to remove.
+    storage.check_job_paths(cfg.input, cfg.output, what="examples")
     started = time.monotonic()
     dataset = Path(cfg.input).name.removesuffix(".pickle")
     steps = STEPS_PER_QUARTER.get(dataset, cfg.steps_per_quarter)
@@ -89,7 +91,7 @@ def make_benchmark_examples(cfg: ExamplesConfig) -> ExamplesReport:
     storage.write_text(
         storage.join(cfg.output, layout.FAILURES), "".join(f + "\n" for f in failures)
     )
-    removed = remove_stale_shards(cfg.output, keep)
+    removed = remove_stale_shards(cfg.output, keep, SPLITS)
     vocabulary_size = write_side_files(cfg, chords, SPLITS)
     report = ExamplesReport(
         cfg, stats, [cfg.input], removed, time.monotonic() - started, vocabulary_size

@@ -92,10 +92,12 @@ def check_encoding(cfg: ExamplesConfig) -> None:
         raise ConfigError("examples: --format magenta exists only for PerformanceRNN encodings")
 
 
-def find_sequence_shards(uri: str, exclude: str | None = None) -> list[str]:
+def find_sequence_shards(uri: str) -> list[str]:
     """The NoteSequence TFRecords at ``uri``: the file itself, or those in the folder, sorted.
 
-    Files under ``exclude`` (the job's own output, if it lies inside the input) are left out.
+    Raises:
+        ConfigError: If there are none (a missing local folder counts as none).
+        BucketNotFound: If ``uri``'s bucket does not exist (never taken for an empty folder).
     """
     if uri.endswith(SEQUENCE_SUFFIXES) and storage.exists(uri):
         return [uri]
@@ -103,12 +105,7 @@ def find_sequence_shards(uri: str, exclude: str | None = None) -> list[str]:
         infos = list(storage.list_files(uri, recursive=True))
     except ObjectNotFound:
         infos = []
-    prefix = exclude.rstrip("/") + "/" if exclude else None
-    shards = sorted(
-        i.uri
-        for i in infos
-        if i.uri.endswith(SEQUENCE_SUFFIXES) and not (prefix and i.uri.startswith(prefix))
-    )
+    shards = sorted(i.uri for i in infos if i.uri.endswith(SEQUENCE_SUFFIXES))
     if shards:
         return shards
     raise ConfigError(f"no NoteSequence TFRecords (*.tfrecord, *.tfrecord.gz) at {uri}")
@@ -144,7 +141,10 @@ def make_examples(cfg: ExamplesConfig) -> ExamplesReport:
 
         return make_benchmark_examples(cfg)
     started = time.monotonic()
-    shards = find_sequence_shards(cfg.input, exclude=cfg.output)
+    # Before any listing or delete: an output inside the input would be read back as input,
+    # an input inside the output could be removed as stale, a missing bucket fails here once.
+    storage.check_job_paths(cfg.input, cfg.output, what="examples")
+    shards = find_sequence_shards(cfg.input)
     tasks = plan_tasks(cfg, shards)
     log.info(
         "making %s examples (%s) from %d NoteSequence shards at %s",
@@ -171,8 +171,8 @@ def make_examples(cfg: ExamplesConfig) -> ExamplesReport:
         storage.upload_file(str(failures_path), storage.join(cfg.output, layout.FAILURES))
     keep = {layout.example_shard_name(s, t.index, t.count, cfg.format == "magenta")
             for t in tasks for s in SPLITS}  # fmt: skip
-    removed = remove_stale_shards(cfg.output, keep)
-    vocabulary_size = write_side_files(cfg, chords, ("train", "eval"))
+    removed = remove_stale_shards(cfg.output, keep, SPLITS)
+    vocabulary_size = write_side_files(cfg, chords, SPLITS)
     if not stats.consistent:  # a bug, never bad data: refuse to call the output complete
         raise RuntimeError(f"examples counts do not add up: {stats.to_dict()}")
     report = ExamplesReport(
@@ -211,17 +211,40 @@ def write_side_files(
     return None
 
 
-def remove_stale_shards(output: str, keep: set[str]) -> int:
-    """Deletes example shards of an earlier plan, so that no example is read twice."""
+def remove_stale_shards(output: str, keep: set[str], splits: tuple[str, ...]) -> int:
+    """Deletes example shards of an earlier plan, so that no example is read twice.
+
+    Only the job's own layout is touched: shard-named files directly in ``output/<split>/``
+    for the splits this job writes, each folder listed non-recursively. Other datasets
+    stored below ``output`` (``output/ds1/train/...``) or beside it (``output2/``) are not
+    ours and survive.
+
+    Args:
+        output: The job's output folder.
+        keep: Shards this run wrote, relative to ``output`` (``train/examples-...``).
+        splits: The split folders this job writes.
+
+    Returns:
+        How many shards were deleted.
+    """
     removed = 0
-    for info in storage.list_files(output, recursive=True):
-        rel = storage.relative_to(info.uri, output)
-        if layout.is_example_shard(storage.basename(info.uri)) and rel not in keep:
-            storage.delete(info.uri)
-            removed += 1
+    for split in splits:
+        for info in _split_files(storage.join(output, split)):
+            name = storage.basename(info.uri)
+            if layout.is_example_shard(name) and f"{split}/{name}" not in keep:
+                storage.delete(info.uri)
+                removed += 1
     if removed:
         log.info("removed %d stale example shards from an earlier run in %s", removed, output)
     return removed
+
+
+def _split_files(folder: str) -> list[storage.FileInfo]:
+    """The files directly in one split folder; a folder that is not there holds none."""
+    try:
+        return list(storage.list_files(folder, recursive=False))
+    except ObjectNotFound:
+        return []
 
 
 def _run_on_ray(tasks: list[ExamplesTask], cfg: ExamplesConfig) -> Iterator[ExamplesResult]:

@@ -49,7 +49,8 @@ def list_shards(dir_uri: str, split: str) -> list[str]:
     """The ``*.tfrecord`` files directly under ``<dir_uri>/<split>/``, sorted.
 
     Raises:
-        ObjectNotFound: The local folder (or the bucket) does not exist.
+        ObjectNotFound: The local folder does not exist.
+        BucketNotFound: The bucket does not exist.
         InputError: No shard there (``no-shards``), naming the folder.
     """
     from musicgen import storage

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from musicgen import __version__, storage
-from musicgen.generate import layout
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import ManifestRow, sha256_hex, write_manifest, write_report
 from musicgen.generate.quality import CorpusIndex, batch_summary, sample_metrics
+from musicgen.storage import layout
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ def generate_batch(cfg: GenerateConfig) -> BatchReport:
     )
     run = load_run(cfg.run)  # fails fast, in the driver, on a bad run directory
     prefix = layout.batch_prefix(cfg.output, run_model_name(cfg), date, batch_id)
+    # Before the first delete: the batch must not land inside the run it reads, and the
+    # output bucket must exist, or every actor would fail (and retry) only after the work.
+    storage.check_job_paths(cfg.run, prefix, what="generate")
     storage.delete(storage.join(prefix, layout.REPORT))  # incomplete until written again
     corpus = training_corpus(run, cfg.memorization_records)
     existing = _existing(prefix, cfg, batch_id, corpus, run.family)
@@ -158,11 +161,12 @@ def _existing(
 ) -> dict[int, ManifestRow]:
     """Pieces a previous run of this batch already wrote: described again from their bytes."""
     from musicgen.corpus.midi_fast import midi_to_note_sequence
+    from musicgen.errors import ObjectNotFound
     from musicgen.generate.samples import sample_seed, settings_of
 
     try:
         names = {storage.basename(f.uri) for f in storage.list_files(prefix, recursive=False)}
-    except Exception:  # noqa: BLE001 - a missing prefix is a new batch
+    except ObjectNotFound:  # a missing folder is a new batch; any other failure is not
         return {}
     out = {}
     for index in range(cfg.num_samples):
@@ -194,14 +198,21 @@ def training_corpus(run: Any, max_records: int) -> CorpusIndex | None:
     """A note-token index of (the un-augmented part of) the run's training split."""
     if max_records == 0:
         return None
+    from musicgen.errors import InputError, ObjectNotFound
     from musicgen.examples import compact_format
     from musicgen.examples.readers import list_shards
     from musicgen.storage.tfrecord import read_tfrecord_file
 
     data = run.config.data
     info = run.info
+    try:
+        shards = list_shards(data.dataset, data.train_split)
+    except (ObjectNotFound, InputError) as exc:
+        # Generation needs only the run; the check needs the corpus, which may be gone.
+        log.warning("no memorization check: the run's training data is not readable (%s)", exc)
+        return None
     sequences: list[Any] = []
-    for uri in list_shards(data.dataset, data.train_split):
+    for uri in shards:
         for record in read_tfrecord_file(uri):
             if len(sequences) >= max_records:
                 break

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
-from musicgen.generate.layout import MANIFEST, REPORT, latest_batch
 from musicgen.generate.manifest import ManifestRow, parse_manifest, read_report
+from musicgen.storage.layout import MANIFEST, REPORT, latest_batch
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,15 @@ def pull(
         ChecksumMismatch: If a download's SHA-256 differs from the manifest (names the object
             and both hashes; no file is left for it).
         StorageError: On a malformed manifest or any other I/O failure; names the URI.
+        ConfigError: If ``dest`` and ``source`` are the same folder or one holds the other.
+        BucketNotFound: If the source's bucket does not exist.
         ValueError: If ``dest`` is a gs:// URI, or ``model`` is given without ``latest``.
     """
     if storage.is_gcs(dest):
         raise ValueError(f"pull writes to a local folder, not {os.fspath(dest)}")
+    # A dest inside the source (or the source itself) would have its own objects replaced,
+    # and deleted on a checksum mismatch; a missing bucket should not read as "incomplete".
+    storage.check_job_paths(source, dest, what="pull")
     prefix = resolve_source(source, latest=latest, model=model)
     report_uri, manifest_uri = storage.join(prefix, REPORT), storage.join(prefix, MANIFEST)
     try:

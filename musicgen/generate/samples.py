@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from musicgen import storage
-from musicgen.storage import layout
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import ManifestRow, write_sample
 from musicgen.generate.quality import CorpusIndex, sample_metrics
+from musicgen.storage import layout
 
 
 def sample_seed(base: int, batch_id: str, index: int) -> int:

@@ -32,6 +32,8 @@ __all__ = [
     "UriLike",
     "absolute",
     "basename",
+    "check_bucket",
+    "check_job_paths",
     "delete",
     "exists",
     "gcs_client",
@@ -216,9 +218,10 @@ def list_files(uri: UriLike, *, recursive: bool = True) -> Iterator[FileInfo]:
         An iterator of :class:`FileInfo`.
 
     Raises:
-        ObjectNotFound: If a local folder or the bucket does not exist (for gs://,
-            raised on iteration; a missing prefix simply lists nothing).
-        StorageError: On any other failure; names the URI.
+        ObjectNotFound: If a local folder does not exist.
+        BucketNotFound: If the bucket does not exist (raised on iteration; a missing prefix
+            simply lists nothing, like an empty folder).
+        StorageError: On any other failure (credentials, permissions); names the URI.
     """
     text = as_str(uri)
     if is_gcs(text):
@@ -257,3 +260,63 @@ def pyarrow_filesystem(uri: UriLike) -> tuple[pyarrow.fs.FileSystem, str]:
     import pyarrow.fs
 
     return pyarrow.fs.LocalFileSystem(), os.path.normpath(Path(text).absolute())
+
+
+def check_job_paths(input_uri: UriLike, output_uri: UriLike, *, what: str) -> None:
+    """Refuses, before any work or delete, a job whose output and input overlap or cannot be used.
+
+    An output inside its input is read back as input by the next run (and a clean-up of the
+    output would delete input); an input inside its output can be deleted as a stale output.
+    The same folder counts as nested. Local paths are compared after resolving links, gs://
+    URIs by bucket and key as folders, so ``/a/ex`` and ``/a/ex2`` are disjoint. Then every
+    gs:// bucket involved must exist and be listable, so that a typo or missing credentials
+    fail here in one line instead of once per Ray task after the work.
+
+    Args:
+        input_uri: What the job reads (a folder, prefix or file).
+        output_uri: The folder or prefix the job writes.
+        what: The job's name, for the message (``convert``, ``examples``, ...).
+
+    Raises:
+        ConfigError: If one lies inside the other (names both URIs), or a gs:// URI names
+            no bucket.
+        BucketNotFound: If a gs:// bucket does not exist (or is not a valid name).
+        CredentialsError: If gs:// is involved and there are no usable credentials.
+        AccessDenied: If the credentials may not list a bucket involved.
+    """
+    from musicgen.errors import ConfigError
+    from musicgen.storage.uri import is_within, split_gcs
+
+    source, target = as_str(input_uri), as_str(output_uri)
+    real_source, real_target = (u if is_gcs(u) else os.path.realpath(u) for u in (source, target))
+    for uri in (source, target):
+        if is_gcs(uri):
+            try:
+                split_gcs(uri)
+            except ValueError as exc:  # "gs://" or "gs:///key": no bucket named
+                raise ConfigError(f"{what}: {exc}") from exc
+    if is_within(real_target, real_source):
+        raise ConfigError(
+            f"{what}: the output {target} is the input {source} or inside it; "
+            "pick an output folder outside the input"
+        )
+    if is_within(real_source, real_target):
+        raise ConfigError(
+            f"{what}: the input {source} is the output {target} or inside it; "
+            "pick an output folder that does not contain the input"
+        )
+    for uri in dict.fromkeys((source, target)):
+        check_bucket(uri)
+
+
+def check_bucket(uri: UriLike) -> None:
+    """For a gs:// URI, fails unless its bucket exists and may be listed; local paths pass.
+
+    Raises:
+        BucketNotFound: If the bucket does not exist (or is not a valid name).
+        CredentialsError: If there are no usable credentials.
+        AccessDenied: If the credentials may not list the bucket.
+    """
+    text = as_str(uri)
+    if is_gcs(text):
+        gcs.check_bucket(text)

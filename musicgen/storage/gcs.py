@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from musicgen.errors import ObjectNotFound, StorageError
+from musicgen.errors import (
+    AccessDenied,
+    BucketNotFound,
+    CredentialsError,
+    ObjectNotFound,
+    StorageError,
+)
 from musicgen.storage.uri import (
     GCS_SCHEME,
     FileInfo,
@@ -25,6 +31,12 @@ if TYPE_CHECKING:
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 EMULATOR_PROJECT = "test"
+
+# What the user can do about missing credentials, on every platform we run on.
+CREDENTIALS_HINT = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "service-account key file, or on GKE use Workload Identity"
+)
 
 # One client per (process, emulator host): google-cloud-storage clients hold a
 # requests session that must not be shared across fork, and tests switch hosts.
@@ -54,30 +66,33 @@ def emulator_endpoint() -> str | None:
     return host if "://" in host else f"http://{host}"
 
 
-def gcs_client() -> Any:
+def gcs_client(uri: str = GCS_SCHEME) -> Any:
     """Returns the process's ``google.cloud.storage.Client``, creating it on first use.
 
     With ``STORAGE_EMULATOR_HOST`` set the client talks to the emulator with
     anonymous credentials and project ``test``; otherwise it uses Application
     Default Credentials.
 
+    Args:
+        uri: The URI the client is wanted for, named by the error if none can be made.
+
     Returns:
         A cached ``google.cloud.storage.Client``.
 
     Raises:
-        StorageError: If no credentials can be found.
+        CredentialsError: If no credentials can be found (says how to provide them).
     """
     endpoint = emulator_endpoint()
     key = (os.getpid(), endpoint)
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = _new_client(endpoint)
+            client = _new_client(endpoint, uri)
             _clients[key] = client
         return client
 
 
-def _new_client(endpoint: str | None) -> Any:
+def _new_client(endpoint: str | None, uri: str) -> Any:
     from google.auth import exceptions as auth_exceptions
     from google.cloud import storage
 
@@ -94,12 +109,25 @@ def _new_client(endpoint: str | None) -> Any:
     try:
         return storage.Client()
     except (auth_exceptions.GoogleAuthError, OSError) as exc:
-        raise StorageError(GCS_SCHEME, f"cannot create a GCS client: {exc}") from exc
+        raise CredentialsError(
+            uri, f"no usable Google credentials ({_one_line(exc)}); {CREDENTIALS_HINT}"
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's text on one line: API errors can carry multi-line bodies."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 @contextlib.contextmanager
-def _translate(uri: str) -> Iterator[None]:
-    """Turns google/requests/OS errors raised in the block into our errors naming ``uri``."""
+def _translate(uri: str, *, listing: bool = False) -> Iterator[None]:
+    """Turns google/requests/OS errors raised in the block into our errors naming ``uri``.
+
+    A 404 is :class:`ObjectNotFound`, except for a listing, where GCS answers 404 only for a
+    missing bucket (a missing prefix lists nothing): that is :class:`BucketNotFound`, so that
+    no caller mistakes it for an empty folder. Credential and permission failures get their
+    own types (exit 2), with what to do about them.
+    """
     import requests
     from google.api_core import exceptions as api
     from google.auth import exceptions as auth
@@ -108,7 +136,17 @@ def _translate(uri: str) -> Iterator[None]:
     try:
         yield
     except api.NotFound as exc:
+        if listing:
+            raise BucketNotFound(uri, f"bucket {_bucket_uri(uri)} does not exist") from exc
         raise ObjectNotFound(uri, "not found (no such object or bucket)") from exc
+    except api.Forbidden as exc:
+        raise AccessDenied(
+            uri, f"access denied ({_one_line(exc)}); check the credentials' IAM roles"
+        ) from exc
+    except (api.Unauthorized, auth.DefaultCredentialsError, auth.RefreshError) as exc:
+        raise CredentialsError(
+            uri, f"Google credentials failed ({_one_line(exc)}); {CREDENTIALS_HINT}"
+        ) from exc
     except (
         api.GoogleAPIError,
         auth.GoogleAuthError,
@@ -117,14 +155,28 @@ def _translate(uri: str) -> Iterator[None]:
         requests.RequestException,
         OSError,
     ) as exc:
-        raise StorageError(uri, f"{type(exc).__name__}: {exc}") from exc
+        raise StorageError(uri, f"{type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def _bucket_uri(uri: str) -> str:
+    return f"{GCS_SCHEME}{split_gcs(uri)[0]}"
+
+
+def _bucket(uri: str) -> Any:
+    """The client's handle on ``uri``'s bucket; a name GCS would refuse fails here, clearly."""
+    name = split_gcs(uri)[0]
+    client = gcs_client(uri)
+    try:
+        return client.bucket(name)
+    except ValueError as exc:  # the client validates names before any request
+        raise BucketNotFound(uri, f"{_bucket_uri(uri)} is not a valid bucket name: {exc}") from exc
 
 
 def _blob(uri: str) -> Any:
-    bucket, key = split_gcs(uri)
+    key = split_gcs(uri)[1]
     if not key:
         raise StorageError(uri, "names a bucket, not an object")
-    return gcs_client().bucket(bucket).blob(key)
+    return _bucket(uri).blob(key)
 
 
 def _content_type(uri: str) -> str:
@@ -240,24 +292,45 @@ def exists(uri: str) -> bool:
         uri: ``gs://bucket``, ``gs://bucket/key`` or ``gs://bucket/prefix/``.
 
     Returns:
-        True for an existing bucket (bucket-only URI), object, or non-empty folder prefix.
+        True for an existing bucket (bucket-only URI), object, or non-empty folder prefix;
+        False when the bucket itself does not exist.
 
     Raises:
         StorageError: On failure other than absence.
     """
-    bucket_name, key = split_gcs(uri)
-    client = gcs_client()
+    key = split_gcs(uri)[1]
+    bucket = _bucket(uri)
     try:
-        with _translate(uri):
-            bucket = client.bucket(bucket_name)
+        with _translate(uri, listing=True):
             if not key:
                 return bool(bucket.exists())
             if not key.endswith("/") and bucket.blob(key).exists():
                 return True
-            page = client.list_blobs(bucket_name, prefix=folder_prefix(key), max_results=1)
+            page = bucket.list_blobs(prefix=folder_prefix(key), max_results=1)
             return any(True for _ in page)
-    except ObjectNotFound:  # listing a missing bucket
+    except BucketNotFound:
         return False
+
+
+def check_bucket(uri: str) -> None:
+    """Fails unless ``uri``'s bucket exists and may be listed with the credentials in use.
+
+    Lists at most one object under ``uri`` rather than reading the bucket's metadata: a job
+    needs ``storage.objects.list`` anyway, while ``storage.buckets.get`` is often not granted.
+
+    Args:
+        uri: ``gs://bucket[/prefix]``.
+
+    Raises:
+        BucketNotFound: If the bucket does not exist or its name is invalid.
+        CredentialsError: If there are no usable credentials.
+        AccessDenied: If the credentials may not list the bucket.
+        StorageError: On any other failure.
+    """
+    bucket = _bucket(uri)
+    with _translate(uri, listing=True):
+        page = bucket.list_blobs(prefix=folder_prefix(split_gcs(uri)[1]) or None, max_results=1)
+        any(True for _ in page)
 
 
 def delete(uri: str) -> None:
@@ -290,14 +363,14 @@ def list_files(uri: str, *, recursive: bool = True) -> Iterator[FileInfo]:
         :class:`FileInfo` with ``uri`` = ``gs://bucket/<object name>``.
 
     Raises:
-        ObjectNotFound: If the bucket does not exist (a missing prefix just lists nothing).
+        BucketNotFound: If the bucket does not exist (a missing prefix just lists nothing).
         StorageError: On any other failure.
     """
     bucket, key = split_gcs(uri)
     prefix = folder_prefix(key)
-    with _translate(uri):
-        blobs = gcs_client().list_blobs(
-            bucket,
+    handle = _bucket(uri)
+    with _translate(uri, listing=True):
+        blobs = handle.list_blobs(
             prefix=prefix or None,
             delimiter=None if recursive else "/",
             # Only what we use: listing millions of objects moves far less JSON.

@@ -183,6 +183,34 @@ def relative_to(uri: UriLike, base: UriLike) -> str:
     return str(path.relative_to(root))
 
 
+def is_within(inner: UriLike, outer: UriLike) -> bool:
+    """Tells whether ``inner`` is ``outer`` itself or lies below it, both taken as folders.
+
+    Folder-aware, so ``/a/ex2`` is not within ``/a/ex`` and ``gs://b/ex2`` is not within
+    ``gs://b/ex``; ``gs://b`` (the bucket root) holds every key of its bucket. Lexical: local
+    paths are made absolute and normalized but links are not resolved (callers that must see
+    through links resolve them first). A local path and a gs:// URI are never within each other.
+
+    Args:
+        inner: A local path or ``gs://`` URI.
+        outer: A local path or ``gs://`` URI.
+
+    Returns:
+        True if ``inner`` equals ``outer`` or is below it.
+    """
+    inner_text, outer_text = as_str(inner), as_str(outer)
+    if is_gcs(inner_text) != is_gcs(outer_text):
+        return False
+    if is_gcs(inner_text):
+        bucket, key = split_gcs(inner_text)
+        outer_bucket, outer_key = split_gcs(outer_text)
+        prefix = folder_prefix(outer_key)
+        return bucket == outer_bucket and folder_prefix(key).startswith(prefix)
+    path = PurePosixPath(os.path.normpath(Path(inner_text).absolute()))
+    root = PurePosixPath(os.path.normpath(Path(outer_text).absolute()))
+    return path.is_relative_to(root)
+
+
 def temp_name(name: str, token: str) -> str:
     """Returns the name of the temp file used while writing ``name`` atomically.
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,18 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from musicgen import storage
 from musicgen.errors import JobFailed, ObjectNotFound
+from musicgen.storage import layout
 
 if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
-
-_NAME = re.compile(r"^ckpt-(\d{8})\.json$")
-
-
-def checkpoint_name(step: int) -> str:
-    """``ckpt-00000200`` (sorts by step as text)."""
-    return f"ckpt-{step:08d}"
 
 
 @dataclass(frozen=True)
@@ -56,14 +49,14 @@ def list_checkpoints(folder: str) -> list[CheckpointInfo]:
         return []
     out = []
     for name in sorted(names):
-        match = _NAME.match(name)
-        if match and name.replace(".json", ".keras") in names:
-            stem = name.removesuffix(".json")
+        parsed = layout.checkpoint_step(name)
+        if parsed is None or parsed[1] != ".json":
+            continue
+        stem = layout.checkpoint_stem(parsed[0])
+        if f"{stem}.keras" in names:
             out.append(
                 CheckpointInfo(
-                    int(match.group(1)),
-                    storage.join(folder, f"{stem}.keras"),
-                    storage.join(folder, name),
+                    parsed[0], storage.join(folder, f"{stem}.keras"), storage.join(folder, name)
                 )
             )
     return out
@@ -83,7 +76,7 @@ def save_checkpoint(
     The files are first written to ``local_dir`` (which the caller then hands to
     ``ray.train.report``) and copied from there, so gs:// folders work alike.
     """
-    stem = checkpoint_name(step)
+    stem = layout.checkpoint_stem(step)
     local_model = Path(local_dir) / f"{stem}.keras"
     local_meta = Path(local_dir) / f"{stem}.json"
     model.save(local_model)

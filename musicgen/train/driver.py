@@ -71,10 +71,13 @@ def absolute_paths(cfg: TrainConfig) -> TrainConfig:
 
 
 def check_inputs(cfg: TrainConfig) -> None:
-    """The dataset's encoding.json and training shards exist (ConfigError naming the path)."""
+    """The dataset's encoding.json and training shards exist (ConfigError naming the path), and
+    the runs directory's bucket, if any, can be listed (BucketNotFound, CredentialsError...)."""
     from musicgen.examples.encoding_info import read_encoding_info
     from musicgen.examples.readers import list_shards
 
+    for uri in (cfg.data.dataset, cfg.runs_dir):  # a typo'd bucket fails now, in one line
+        storage.check_bucket(uri)
     try:
         read_encoding_info(cfg.data.dataset)
         list_shards(cfg.data.dataset, cfg.data.train_split)

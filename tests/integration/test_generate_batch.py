@@ -15,11 +15,11 @@ from musicgen import storage
 from musicgen.config import ConvertConfig, ExamplesConfig
 from musicgen.corpus.pipeline import convert_corpus
 from musicgen.examples.pipeline import make_examples
-from musicgen.storage import layout
 from musicgen.generate.batch import generate_batch
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import read_manifest, read_report
 from musicgen.generate.pull import pull
+from musicgen.storage import layout
 from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
 from musicgen.train.driver import train
 from tests.fixtures.tiny_family import make_jsb_examples

@@ -11,8 +11,9 @@ import pytest
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
-from musicgen.generate import layout, pull
+from musicgen.generate import pull
 from musicgen.generate.manifest import write_manifest, write_report, write_sample
+from musicgen.storage import layout
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from musicgen import storage
-from musicgen.errors import ObjectNotFound, StorageError
+from musicgen.errors import BucketNotFound, ObjectNotFound, StorageError
 from musicgen.storage.tfrecord import read_tfrecord_file, write_tfrecord_file
 from tests.fixtures.gcs_emulator import GcsEmulator
 
@@ -75,8 +75,18 @@ def test_missing_object_and_bucket_are_object_not_found(gcs_bucket: str) -> None
     assert info.value.uri == missing
     with pytest.raises(ObjectNotFound, match="gs://no-such-bucket-musicgen/x"):
         storage.read_bytes("gs://no-such-bucket-musicgen/x")
-    with pytest.raises(ObjectNotFound):
+
+
+def test_listing_a_missing_bucket_is_not_an_empty_folder(gcs_bucket: str) -> None:
+    # A missing prefix lists nothing; a missing bucket is a configuration error (exit 2).
+    assert list(storage.list_files(f"{gcs_bucket}/missing")) == []
+    with pytest.raises(BucketNotFound, match="bucket gs://no-such-bucket-musicgen does not exi"):
         list(storage.list_files("gs://no-such-bucket-musicgen/p"))
+    storage.check_job_paths(f"{gcs_bucket}/in", f"{gcs_bucket}/out", what="test")
+    with pytest.raises(BucketNotFound) as info:
+        storage.check_job_paths(f"{gcs_bucket}/in", "gs://no-such-bucket-musicgen/o", what="t")
+    assert info.value.uri == "gs://no-such-bucket-musicgen/o"
+    assert info.value.exit_code == 2
 
 
 def test_bucket_only_uri_is_not_an_object(gcs_bucket: str) -> None:

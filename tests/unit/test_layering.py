@@ -41,7 +41,7 @@ LIGHT_MODULES = [
     "musicgen.train.run_dir",
     "musicgen.train.checkpoints",
     "musicgen.train.metrics",
-    "musicgen.generate.layout",
+    "musicgen.storage.layout",
     "musicgen.generate.manifest",
     "musicgen.generate.pull",
     "musicgen.generate.quality",

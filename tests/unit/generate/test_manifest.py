@@ -10,7 +10,6 @@ import pytest
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
-from musicgen.storage import layout
 from musicgen.generate.manifest import (
     ManifestRow,
     read_manifest,
@@ -19,6 +18,7 @@ from musicgen.generate.manifest import (
     write_report,
     write_sample,
 )
+from musicgen.storage import layout
 
 SETTINGS = {"temperature": 1.0, "steps": 3000}
 
