@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-MODULES = ["layout", "manifest", "pull", "render", "quality"]
+MODULES = ["manifest", "pull", "render", "quality", "samples"]
 HEAVY = ("tensorflow", "ray", "keras", "matplotlib", "google.cloud.storage")
 
 
