@@ -260,8 +260,9 @@ def run_train(args: argparse.Namespace) -> int:
     }
     base = {"data": {"dataset": args.dataset}} if args.dataset else None
     cfg = resolve_config(TrainConfig, args, flags, base)
-    if args.dry_run:
-        print(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if args.dry_run:  # only the model keys that apply to the chosen family
+        resolved = dataclasses.asdict(cfg) | {"model": cfg.model.applicable()}
+        print(json.dumps(resolved, indent=2))
         return EXIT_OK
     from musicgen.train.driver import check_inputs, train
 

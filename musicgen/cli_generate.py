@@ -20,8 +20,12 @@ def add_parsers(sub: Any, add_common: Any) -> None:
         "sha256, metrics) and report.json (written last: the batch is complete). Re-running "
         "the same --batch-id keeps what is there and generates only what is missing.",
     )
-    gen.add_argument("--run", help="training run directory (local or gs://)")
-    gen.add_argument("--output", help="root of generated/ (local or gs://)")
+    # Required, but they may also come from a --config YAML, so argparse cannot enforce them:
+    # the usage line and this group say so, and a missing one is a one-line error naming it.
+    gen.usage = "musicgen generate --run RUN --output OUTPUT [options]"
+    required = gen.add_argument_group("required (as flags or in a --config YAML)")
+    required.add_argument("--run", help="training run directory (local or gs://)")
+    required.add_argument("--output", help="root of generated/ (local or gs://)")
     for flag, kind, text in (
         ("--num-samples", int, "pieces in the batch (16)"),
         ("--batch-size", int, "pieces generated together per actor call (64)"),

@@ -168,14 +168,25 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config") -> 
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if f.init
+        and name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:  # named as settings, never as Python's "missing positional arguments"
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in missing)
+        raise ConfigError(
+            f"{source}: missing required setting(s) {', '.join(missing)} "
+            f"(give {flags}, or set them in a --config YAML)"
+        )
     hints = typing.get_type_hints(cls)
     values = {
         name: _coerce(value, hints[name], f"{source}: {name}") for name, value in data.items()
     }
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a required field is missing
-        raise ConfigError(f"{source}: {exc}") from exc
+    return cls(**values)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

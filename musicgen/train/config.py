@@ -14,6 +14,15 @@ from musicgen.errors import ConfigError
 FAMILIES = ("performance_rnn", "pianoroll_lstm", "biaxial_lstm", "chord_lstm", "seq2seq_lstm")
 LOSSES = ("bce", "focal")
 INPUT_MODES = ("one_hot", "embedding")
+_ROLL_LOSS = ("loss", "focal_alpha", "focal_gamma", "teacher_forcing", "threshold")
+# The ModelConfig keys each family reads (besides ``family``); the others do not apply to it.
+FAMILY_KEYS: dict[str, tuple[str, ...]] = {
+    "performance_rnn": ("layers", "dropout", "input_mode", "embedding_dim"),
+    "pianoroll_lstm": ("layers", "dropout", *_ROLL_LOSS, "ramp_steps"),
+    "biaxial_lstm": ("time_layers", "note_layers", "dropout", "threshold"),
+    "chord_lstm": ("layers", "dropout", "embedding_dim", "chords", "max_chords"),
+    "seq2seq_lstm": ("layers", "dropout", *_ROLL_LOSS, "seq2seq_window"),
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,10 @@ class ModelConfig:
     chords: str | None = None
     max_chords: int | None = None
     seq2seq_window: int = 16
+
+    def applicable(self) -> dict[str, object]:
+        """``family`` and the keys this family reads, with their values (for ``--dry-run``)."""
+        return {"family": self.family} | {k: getattr(self, k) for k in FAMILY_KEYS[self.family]}
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

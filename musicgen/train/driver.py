@@ -3,7 +3,8 @@
 Ray Train V2's ``TensorflowTrainer`` starts ``num_workers`` workers (1 CPU, plus 1 GPU each with
 ``use_gpu``), sets TF_CONFIG for them and restarts the whole group up to ``max_failures`` times
 when a worker dies; each new group resumes from the newest checkpoint in the run directory.
-Ray's own bookkeeping (its copies of the reported checkpoints) goes to ``<run dir>/ray``.
+Ray's own bookkeeping (run state, no checkpoints: ours are the only copy) goes to
+``<run dir>/ray``.
 """
 
 from __future__ import annotations
@@ -135,8 +136,14 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     resumed_from = latest.step if latest else 0
     log.info("%s run %s (%s)", "resuming" if resumed else "starting", run.uri,
              f"from step {resumed_from}" if resumed_from else "from scratch")  # fmt: skip
-    storage_path, filesystem = _ray_storage(run)
     started = time.monotonic()
+    if resumed_from >= cfg.num_steps and storage.exists(run.model):
+        # Finished already: nothing to train, so no Ray and no TensorFlow to start.
+        log.info("run %s already reached step %d; nothing to train", run.uri, resumed_from)
+        report = _report(run, cfg, resumed_from, time.monotonic() - started)
+        storage.write_text(run.report, json.dumps(report.to_dict(), indent=2) + "\n")
+        return report
+    storage_path, filesystem = _ray_storage(run)
     started_ray = init_ray(cfg.address, cfg.num_cpus)
     trainer = TensorflowTrainer(
         train_loop_per_worker,
@@ -155,7 +162,6 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
             storage_path=storage_path,
             storage_filesystem=filesystem,
             failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
         ),
     )
     try:

@@ -5,8 +5,8 @@ Each worker reads its own shard of the training split (``num_shards=world_size``
 ``distribute_datasets_from_function``, which takes the per-worker batch as it is (no rebatching).
 Rank 0 alone logs, evaluates (the whole eval split or ``eval_batches`` of it, so the figures do
 not depend on the worker count), writes ``metrics.jsonl``, TensorBoard events, checkpoints and
-``model.keras``; every rank calls ``ray.train.report`` at each checkpoint, rank 0 with the
-checkpoint attached.
+``model.keras``; every rank calls ``ray.train.report`` at each checkpoint with its metrics only
+(the checkpoint itself is stored once, in the run directory).
 
 Resume: a (re)started worker group restores the newest checkpoint in the run directory (weights,
 optimizer variables, step) and continues from there. The data stream does not resume at its old
@@ -292,7 +292,9 @@ class Worker:
             metrics.flush()
             board.flush()
             log.info("checkpoint at step %d%s", step, f" (removed {removed})" if removed else "")
-            ray.train.report(report, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        # Metrics only: the checkpoint lives once, in the run directory, where a restarted group
+        # finds it; attaching it here would make Ray Train store a second copy under ray/.
+        ray.train.report(report, checkpoint=None)
 
     def _write_worker(self, data: Mapping[str, Any]) -> None:
         row = {"rank": self.rank, "world_size": self.world_size, **data}

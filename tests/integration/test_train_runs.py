@@ -104,6 +104,15 @@ def test_one_worker_learns_writes_every_artifact_and_resumes(jsb: Path, tmp_path
     ]  # fmt: skip
     assert resumed.train["loss"] < first.train["loss"]
 
+    # Finished: re-running it returns at once, without starting Ray Train or touching a file.
+    before = {p: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()}
+    began = time.monotonic()
+    again = train(config(jsb, tmp_path, num_steps=40))
+    assert time.monotonic() - began < 5
+    assert (again.resumed_from, again.steps) == (40, 40)
+    assert {p: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()} == before
+    assert worker(run, 0)["start_step"] == 20  # no worker ran again
+
 
 def test_two_workers_end_with_identical_weights(jsb: Path, tmp_path: Path) -> None:
     report = train(config(jsb, tmp_path, num_workers=2, num_steps=10, eval_every=0))
@@ -113,6 +122,9 @@ def test_two_workers_end_with_identical_weights(jsb: Path, tmp_path: Path) -> No
     assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
     assert ranks[0]["pid"] != ranks[1]["pid"]
     assert (run / "model.keras").is_file()
+    # One copy of each checkpoint: ours; Ray Train keeps none of its own under ray/.
+    assert len(list((run / "checkpoints").glob("*.keras"))) == 1
+    assert not [p for p in (run / "ray").rglob("*") if "checkpoint" in p.name]
 
 
 def test_killed_worker_resumes_from_the_last_checkpoint(jsb: Path, tmp_path: Path) -> None:

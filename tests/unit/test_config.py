@@ -68,3 +68,17 @@ def test_nested_dataclasses_tuples_and_dotted_overrides() -> None:
         from_dict(TrainConfig, {"data": {"dataset": "ex"}, "model": {"layers": [1, "x"]}})
     with pytest.raises(ConfigError, match="expected a list"):
         from_dict(TrainConfig, {"data": {"dataset": "ex"}, "model": {"layers": 5}})
+
+
+def test_missing_required_settings_are_named_as_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from musicgen.cli import main
+
+    assert main(["generate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "musicgen generate: error: command line: missing required setting(s) run, output "
+        "(give --run, --output, or set them in a --config YAML)"
+    )
+    assert "positional" not in err

@@ -33,3 +33,33 @@ def test_defaults_are_magentas_hyper_parameters() -> None:
 def test_bad_values_are_refused(make: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         make()  # type: ignore[operator]
+
+
+def test_each_family_lists_exactly_the_model_keys_its_module_reads() -> None:
+    import re
+    from pathlib import Path
+
+    from musicgen.train.config import FAMILIES, FAMILY_KEYS, ModelConfig
+
+    models = Path(__file__).resolve().parents[3] / "musicgen" / "models"
+    assert set(FAMILY_KEYS) == set(FAMILIES)
+    for family in FAMILIES:
+        source = (models / f"{family}.py").read_text(encoding="utf-8")
+        read = set(re.findall(r"\bcfg\.([a-z_0-9]+)", source))
+        assert read == set(FAMILY_KEYS[family]), family
+        shown = ModelConfig(family=family).applicable()
+        assert set(shown) == {"family", *FAMILY_KEYS[family]}
+
+
+def test_dry_run_shows_only_the_chosen_familys_model_keys(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from musicgen.cli import main
+
+    assert main(["train", "--dataset", "x", "--dry-run"]) == 0
+    model = json.loads(capsys.readouterr().out)["model"]
+    assert "time_layers" not in model
+    assert "loss" not in model
+    assert model["input_mode"] == "one_hot"
