@@ -21,6 +21,7 @@ from musicgen.config import (
     dotted,
     from_dict,
 )
+from musicgen.corpus.sources import ACCEPTED
 from musicgen.errors import EXIT_OK, ConfigError, JobFailed, MusicgenError
 
 log = logging.getLogger("musicgen.cli")
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = sub.add_parser(
         "convert",
         help="MIDI/MusicXML/ABC corpus -> sharded TFRecords of NoteSequences",
-        description="Converts every .mid/.midi/.xml/.mxl/.abc file under INPUT (a folder or "
+        description=f"Converts every {ACCEPTED} file under INPUT (a folder or "
         "gs://bucket/prefix, recursively) into NoteSequence TFRecord shards in OUTPUT, with "
         "stats.json and failures.jsonl. Exit 0: done; 1: failures over --max-failure-ratio; "
         "2: bad arguments or no corpus.",

@@ -15,7 +15,7 @@ from typing import Any
 from musicgen import __version__, storage
 from musicgen.config import ConvertConfig
 from musicgen.corpus.shard import ShardResult, ShardTask, convert_shard, failed_shard
-from musicgen.corpus.sources import Discovery, default_collection, discover
+from musicgen.corpus.sources import ACCEPTED, Discovery, default_collection, discover
 from musicgen.corpus.stats import ConversionStats
 from musicgen.errors import ConfigError, ObjectNotFound
 from musicgen.logs import Progress
@@ -113,7 +113,7 @@ def convert_corpus(cfg: ConvertConfig) -> ConversionReport:
         raise ConfigError(f"input corpus not found: {exc}") from exc
     if not discovery.files:
         raise ConfigError(
-            f"no .mid/.midi/.xml/.mxl/.abc files under {cfg.input} "
+            f"no {ACCEPTED} files under {cfg.input} "
             f"(ignored: {dict(discovery.ignored) or 'nothing there'})"
         )
     tasks = plan_shards(discovery, cfg, collection)

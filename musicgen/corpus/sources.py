@@ -17,6 +17,8 @@ SOURCE_TYPES: dict[str, str] = {
     ".musicxml": "musicxml",
     ".abc": "abc",
 }
+# For help and error texts: the same list, so that they never fall out of step.
+ACCEPTED = "/".join(SOURCE_TYPES)
 
 
 @dataclass(frozen=True)
