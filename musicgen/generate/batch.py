@@ -2,9 +2,17 @@
 
 Each actor loads the run's model once and generates ``batch_size`` pieces per call. Object names
 derive from (batch_id, index) and seeds from (seed, batch_id, index), so a re-run of a batch
-neither duplicates nor loses objects: pieces already written are kept (and described again),
-the missing ones are generated. ``manifest.jsonl`` follows, and ``report.json`` last marks the
-batch complete.
+neither duplicates nor loses objects: pieces already written are kept, the missing ones are
+generated. ``manifest.jsonl`` follows, and ``report.json`` last marks the batch complete.
+
+Both files are functions of the pieces: every quality metric is computed from a piece's MIDI
+bytes, a piece already there keeps its manifest row unchanged (with the generation facts, such
+as its log-likelihood, recorded when it was generated), and the report's timing describes the
+run that last generated pieces. So a re-run that generates nothing rewrites both files byte for
+byte, and one that regenerates lost pieces writes the rows of the first run again. No JSON
+value is NaN or infinite (``null`` instead). Timing keeps apart model loading (``load_s``), the
+warm-up that traces the compiled step (``compile_s``) and generation (``generate_s``, summed
+over actors); ``events_per_second`` is generated events per ``generate_s`` (per actor).
 """
 
 from __future__ import annotations
@@ -20,8 +28,15 @@ import numpy as np
 
 from musicgen import __version__, storage
 from musicgen.generate.config import GenerateConfig
-from musicgen.generate.manifest import ManifestRow, sha256_hex, write_manifest, write_report
-from musicgen.generate.quality import CorpusIndex, batch_summary, sample_metrics
+from musicgen.generate.manifest import (
+    ManifestRow,
+    read_manifest,
+    read_report,
+    sha256_hex,
+    write_manifest,
+    write_report,
+)
+from musicgen.generate.quality import CorpusIndex, batch_summary, metrics_of_bytes
 from musicgen.storage import layout
 
 log = logging.getLogger(__name__)
@@ -59,8 +74,15 @@ class GeneratorActor:
         self.maker = SampleMaker(GenerateConfig(**cfg), prefix, batch_id, corpus)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import json
+
         rows = self.maker.make([int(i) for i in batch["index"]])
-        return {"row": np.array([r.to_json() for r in rows], dtype=object)}
+        # The call's timing rides on its first row (the others carry none), so sums are exact.
+        timing = [json.dumps(self.maker.timing)] + ["{}"] * (len(rows) - 1)
+        return {
+            "row": np.array([r.to_json() for r in rows], dtype=object),
+            "timing": np.array(timing, dtype=object),
+        }
 
 
 def run_model_name(cfg: GenerateConfig) -> str:
@@ -93,27 +115,30 @@ def generate_batch(cfg: GenerateConfig) -> BatchReport:
     # Before the first delete: the batch must not land inside the run it reads, and the
     # output bucket must exist, or every actor would fail (and retry) only after the work.
     storage.check_job_paths(cfg.run, prefix, what="generate")
+    previous_timing = _previous_timing(prefix)
     storage.delete(storage.join(prefix, layout.REPORT))  # incomplete until written again
     corpus = training_corpus(run, cfg.memorization_records)
     existing = _existing(prefix, cfg, batch_id, corpus, run.family)
     todo = [i for i in range(cfg.num_samples) if i not in existing]
     log.info("batch %s: %d pieces to generate, %d already there", prefix, len(todo), len(existing))
     rows = dict(existing)
-    gen_started = time.monotonic()
+    timing = previous_timing
     if todo:
+        gen_started = time.monotonic()
         started_ray = init_ray(cfg.address, cfg.num_cpus)
         try:
-            rows.update(_fan_out(cfg, prefix, batch_id, corpus, todo))
+            generated, calls, actors = _fan_out(cfg, prefix, batch_id, corpus, todo)
+            rows.update(generated)
         finally:
             if started_ray:
                 import ray
 
                 ray.shutdown()
-    gen_seconds = time.monotonic() - gen_started
+        timing = _timing(calls, len(todo), actors, time.monotonic() - gen_started)
     ordered = [rows[i] for i in range(cfg.num_samples)]
     write_manifest(prefix, ordered)
     renders = render_some(prefix, ordered[: cfg.render])
-    report = _report(cfg, run, prefix, ordered, len(todo), gen_seconds, renders)
+    report = _report(cfg, run, prefix, ordered, timing, renders)
     write_report(prefix, report)
     return BatchReport(
         prefix, ordered, len(todo), len(existing), time.monotonic() - started, report
@@ -122,7 +147,10 @@ def generate_batch(cfg: GenerateConfig) -> BatchReport:
 
 def _fan_out(
     cfg: GenerateConfig, prefix: str, batch_id: str, corpus: CorpusIndex | None, todo: list[int]
-) -> dict[int, ManifestRow]:
+) -> tuple[dict[int, ManifestRow], list[dict[str, Any]], int]:
+    """The rows generated, the timing of every actor call (``SampleMaker.timing``), the actors."""
+    import json
+
     import ray
 
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -147,20 +175,72 @@ def _fan_out(
         # (max_restarts / max_task_retries -1); a piece written twice is the same object.
     )
     out: dict[int, ManifestRow] = {}
+    calls: list[dict[str, Any]] = []
     for item in ds.iter_rows():
         row = ManifestRow.from_json(str(item["row"]))
         out[row.index] = row
+        timing = json.loads(str(item["timing"]))
+        if timing:
+            calls.append(timing)
     missing = sorted(set(todo) - set(out))
     if missing:
         raise RuntimeError(f"generation lost pieces {missing[:10]} of {prefix}")
-    return out
+    return out, calls, actors
+
+
+def _timing(calls: list[dict[str, Any]], pieces: int, actors: int, wall_s: float) -> dict[str, Any]:
+    """The report's timing of this run's generation, from the actors' calls.
+
+    A retried call (a lost actor) is counted as often as it ran: the seconds were spent.
+    """
+    compiled = [c["compile_s"] for c in calls if c.get("compile_s") is not None]
+    generate_s = sum(float(c["generate_s"]) for c in calls)
+    events = sum(int(c["events"]) for c in calls)
+    return {
+        "pieces": pieces,
+        "actors": actors,
+        "load_s": round(sum(float(c["load_s"]) for c in calls), 3),
+        "compile_s": round(sum(compiled), 3) if compiled else None,
+        "generate_s": round(generate_s, 3),
+        "events": events,
+        "events_per_second": round(events / generate_s, 1) if generate_s > 0 else None,
+        "wall_s": round(wall_s, 3),
+    }
+
+
+def _previous_timing(prefix: str) -> dict[str, Any] | None:
+    """The timing in the batch's report from an earlier run (``None`` if there is none)."""
+    from musicgen.errors import ObjectNotFound, StorageError
+
+    try:
+        timing = read_report(prefix).get("timing")
+    except (ObjectNotFound, StorageError):
+        return None
+    return timing if isinstance(timing, dict) else None
+
+
+def _previous_rows(prefix: str) -> dict[int, ManifestRow]:
+    from musicgen.errors import ObjectNotFound, StorageError
+
+    try:
+        return {r.index: r for r in read_manifest(prefix)}
+    except ObjectNotFound:
+        return {}
+    except StorageError as exc:
+        log.warning("the rows of the earlier manifest are described again: %s", exc)
+        return {}
 
 
 def _existing(
     prefix: str, cfg: GenerateConfig, batch_id: str, corpus: CorpusIndex | None, family: str
 ) -> dict[int, ManifestRow]:
-    """Pieces a previous run of this batch already wrote: described again from their bytes."""
-    from musicgen.corpus.midi_fast import midi_to_note_sequence
+    """Pieces a previous run of this batch already wrote.
+
+    A piece whose earlier manifest row matches its bytes (size, sha256) keeps that row as it is.
+    One without a row (a run that stopped before its manifest) is described from its bytes,
+    without the generation facts that only its generation knew. One whose bytes do not match
+    its row, or cannot be read, is generated again.
+    """
     from musicgen.errors import ObjectNotFound
     from musicgen.generate.samples import sample_seed, settings_of
 
@@ -168,6 +248,7 @@ def _existing(
         names = {storage.basename(f.uri) for f in storage.list_files(prefix, recursive=False)}
     except ObjectNotFound:  # a missing folder is a new batch; any other failure is not
         return {}
+    previous = _previous_rows(prefix)
     out = {}
     for index in range(cfg.num_samples):
         sample = layout.sample_id(batch_id, index)
@@ -175,8 +256,15 @@ def _existing(
         if name not in names:
             continue
         data = storage.read_bytes(storage.join(prefix, name))
+        row = previous.get(index)
+        if row is not None and (row.sample_id, row.uri) == (sample, name):
+            if (row.size, row.sha256) == (len(data), sha256_hex(data)):
+                out[index] = row
+            else:
+                log.warning("regenerating %s: its bytes do not match the manifest", name)
+            continue
         try:
-            metrics = sample_metrics(midi_to_note_sequence(data), corpus=corpus)
+            metrics = metrics_of_bytes(data, corpus=corpus)
         except Exception as exc:  # noqa: BLE001 - an unreadable leftover is generated again
             log.warning("regenerating %s: the object left by an earlier run is unreadable (%s)",
                         name, exc)  # fmt: skip
@@ -264,11 +352,10 @@ def _report(
     run: Any,
     prefix: str,
     rows: list[ManifestRow],
-    generated: int,
-    seconds: float,
+    timing: dict[str, Any] | None,
     renders: list[str],
 ) -> dict[str, Any]:
-    events = sum(int(r.metrics.get("events") or r.metrics.get("frames") or 0) for r in rows)
+    """``report.json``: a function of the rows and of the timing of the run that generated."""
     return {
         "musicgen_version": __version__,
         "batch": prefix,
@@ -277,7 +364,6 @@ def _report(
         "family": run.family,
         "encoding": run.info.name,
         "num_samples": len(rows),
-        "generated_now": generated,
         "settings": rows[0].settings if rows else {},
         "quality": batch_summary(r.metrics for r in rows),
         "memorization": {
@@ -288,7 +374,7 @@ def _report(
             "unit": "notes (pitch, onset gap) shared in a row with the training split",
         },
         "renders": renders,
-        "generate_seconds": round(seconds, 3),
-        "events_per_second": round(events / seconds, 1) if seconds and generated else None,
+        "timing": timing,
+        "events_per_second": (timing or {}).get("events_per_second"),
         "config": dataclasses.asdict(cfg),
     }

@@ -2,13 +2,15 @@
 
 Writers are idempotent (object names derive from the sample id, every write is atomic), so a
 retried task rewrites the same objects. ``report.json`` goes last and marks the batch complete;
-readers such as ``pull`` refuse a batch without it.
+readers such as ``pull`` refuse a batch without it. Neither file ever holds NaN or infinity (nor
+strings standing for them): a non-finite number is written as ``null`` (:func:`json_safe`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +19,21 @@ from typing import Any
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
 from musicgen.storage.layout import MANIFEST, REPORT, parse_sample_id, sample_name
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity), at any depth, replaced by ``None``,
+    numpy scalars turned into Python numbers and tuples into lists, ready for strict JSON."""
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
+        value = value.item()  # a numpy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
 
 _FIELDS = ("sample_id", "index", "seed", "settings", "uri", "size", "sha256", "metrics")
 
@@ -46,12 +63,12 @@ class ManifestRow:
     metrics: dict[str, Any]
 
     def to_json(self) -> str:
-        """One JSON line (no newline), keys sorted; NaN/inf are refused as they are not JSON.
+        """One JSON line (no newline), keys sorted; NaN/inf are written as null.
 
         Raises:
-            ValueError: If settings or metrics hold values JSON cannot carry.
+            TypeError: If settings or metrics hold values JSON cannot carry.
         """
-        record = {name: getattr(self, name) for name in _FIELDS}
+        record = json_safe({name: getattr(self, name) for name in _FIELDS})
         return json.dumps(record, sort_keys=True, allow_nan=False, separators=(",", ":"))
 
     @classmethod
@@ -115,7 +132,8 @@ def write_sample(
         The manifest row for :func:`write_manifest`.
 
     Raises:
-        ValueError: On a bad sample id or values JSON cannot carry (checked before writing).
+        ValueError: On a bad sample id.
+        TypeError: On values JSON cannot carry (checked before writing); NaN/inf become null.
         StorageError: If the write fails; names the URI.
     """
     _, index = parse_sample_id(sample_id)
@@ -127,8 +145,8 @@ def write_sample(
         uri=name,
         size=len(midi_bytes),
         sha256=sha256_hex(midi_bytes),
-        settings=dict(settings),
-        metrics=dict(metrics),
+        settings=json_safe(dict(settings)),
+        metrics=json_safe(dict(metrics)),
     )
     row.to_json()  # fail on unserializable settings/metrics before anything is written
     storage.write_bytes(storage.join(prefix, name), midi_bytes)
@@ -208,13 +226,13 @@ def write_report(prefix: storage.UriLike, report: Mapping[str, Any]) -> str:
 
     Raises:
         ObjectNotFound: If the manifest is not there yet (a report must never precede it).
-        ValueError: If ``report`` holds values JSON cannot carry.
+        TypeError: If ``report`` holds values JSON cannot carry (NaN/inf are written as null).
         StorageError: If the write fails.
     """
     manifest = storage.join(prefix, MANIFEST)
     if not storage.exists(manifest):
         raise ObjectNotFound(manifest, f"write the manifest before {REPORT}")
-    text = json.dumps(dict(report), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    text = json.dumps(json_safe(dict(report)), sort_keys=True, indent=2, allow_nan=False) + "\n"
     uri = storage.join(prefix, REPORT)
     storage.write_text(uri, text)
     return uri

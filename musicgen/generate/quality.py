@@ -5,6 +5,11 @@ sounding note, drums included. A metric that is undefined for a sequence (e.g. p
 notes) is ``None``, never NaN, so rows stay valid JSON. Beats are quarter notes on the sequence's
 tempo map (120 qpm when it has none), as on the piano-roll grid.
 
+Every metric of a generated piece is computed from its MIDI bytes (:func:`metrics_of_bytes`
+parses them back), so the job that writes a piece, a re-run that finds it and a ``pull`` get the
+same numbers for the same sha256. :data:`GENERATION_FACTS` name the manifest values that only
+generation knows; they are recorded once, when the piece is generated.
+
 The memorization check asks how many consecutive note tokens a sample shares with a training
 corpus. :class:`CorpusIndex` hashes every n-gram of the corpus into flat numpy arrays (about 16
 bytes per corpus token, picklable for Ray), finds candidate matches by hash and verifies and extends
@@ -24,6 +29,10 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 from musicgen.encodings.pianoroll import tempo_map
 
 Metric = float | int | None
+
+GENERATION_FACTS = ("events", "frames", "log_likelihood")
+"""Manifest ``metrics`` keys that are facts of the generation (events or frames sampled, the
+model's log-likelihood of them), not functions of the bytes: a re-run carries them over."""
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)  # natural minor
@@ -316,6 +325,39 @@ def sample_metrics(ns: NoteSequence, *, corpus: CorpusIndex | None = None) -> di
     if corpus is not None:
         metrics["longest_shared_run"] = corpus.longest_shared_run(note_tokens(ns))
     return metrics
+
+
+def parse_midi(data: bytes) -> NoteSequence:
+    """The NoteSequence of MIDI bytes, as ``note_seq.midi_io.midi_to_note_sequence`` reads them
+    (the project's fast parser, the reference one where it declines).
+
+    Raises:
+        Exception: Whatever the reference parser raises on bytes it cannot read.
+    """
+    from musicgen.corpus.midi_fast import midi_to_note_sequence
+    from musicgen.corpus.reference import midi_to_note_sequence as reference_parse
+
+    try:
+        return midi_to_note_sequence(data)
+    except Exception:  # noqa: BLE001 - the fast parser declines: the reference decides
+        return reference_parse(data)
+
+
+def metrics_of_bytes(data: bytes, *, corpus: CorpusIndex | None = None) -> dict[str, Metric]:
+    """:func:`sample_metrics` of the piece that MIDI bytes hold: a function of the bytes alone
+    (and of ``corpus``), whoever computes it.
+
+    Args:
+        data: A Standard MIDI File.
+        corpus: As for :func:`sample_metrics`.
+
+    Returns:
+        Metric name to value (``None`` where undefined).
+
+    Raises:
+        Exception: If the bytes are not a readable MIDI file.
+    """
+    return sample_metrics(parse_midi(data), corpus=corpus)
 
 
 def batch_summary(metric_rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:

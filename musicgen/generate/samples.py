@@ -1,9 +1,18 @@
-"""Makes the samples of a batch inside one generator actor: model loaded once, rows batched."""
+"""Makes the samples of a batch inside one generator actor: model loaded once, rows batched.
+
+A row's quality metrics are computed from the MIDI bytes written (parsed back), never from the
+generator's NoteSequence, so a re-run or a pull recomputes the very same numbers. What only
+generation knows (``events``/``frames`` and the model's ``log_likelihood`` of the sampled tokens,
+see ``quality.GENERATION_FACTS``) is added to the row once, when the piece is generated.
+
+Timing (:attr:`SampleMaker.timing`) keeps model loading, tracing/compiling and generating apart.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +20,7 @@ from typing import Any
 from musicgen import storage
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import ManifestRow, write_sample
-from musicgen.generate.quality import CorpusIndex, sample_metrics
+from musicgen.generate.quality import CorpusIndex, metrics_of_bytes
 from musicgen.storage import layout
 
 
@@ -67,27 +76,69 @@ class SampleMaker:
         self.prefix = prefix
         self.batch_id = batch_id
         self.corpus = corpus
+        started = time.perf_counter()
         self.run = load_run(cfg.run)
         self.settings = settings_of(cfg, self.run.family)
         self.primer = _load_primer(cfg.primer) if cfg.primer else None
+        self.load_s = time.perf_counter() - started
+        self.compile_s: float | None = None  # set by the first make()
+        self.timing: dict[str, Any] = {}
 
     def make(self, indices: Sequence[int]) -> list[ManifestRow]:
-        """Generates the pieces ``indices`` together and writes each one's MIDI object."""
+        """Generates the pieces ``indices`` together and writes each one's MIDI object.
+
+        Afterwards :attr:`timing` describes this call: ``load_s`` and ``compile_s`` (the model's
+        loading and the warm-up that traces the compiled step: nonzero on an actor's first call
+        only; ``compile_s`` is ``None`` for the piano-roll families, whose generators trace
+        inside every call, and for beam search), ``generate_s`` (the generation alone),
+        ``events`` and ``pieces``.
+        """
         seeds = [sample_seed(self.cfg.seed, self.batch_id, i) for i in indices]
+        first = not self.timing
+        if first:
+            self.compile_s = self._warm_up(seeds)
+        compile_s = self.compile_s if first or self.compile_s is None else 0.0
         started = time.perf_counter()
         pieces = self._generate(seeds)
         seconds = time.perf_counter() - started
         rows = []
-        for index, seed, (ns, extra) in zip(indices, seeds, pieces, strict=True):
-            metrics = {**sample_metrics(ns, corpus=self.corpus), **extra}
-            metrics["generate_seconds_share"] = round(seconds / len(indices), 4)
+        events = 0
+        for index, seed, (ns, facts) in zip(indices, seeds, pieces, strict=True):
+            data = midi_bytes(ns)
+            metrics = {**metrics_of_bytes(data, corpus=self.corpus), **facts}
+            events += int(facts.get("events") or facts.get("frames") or 0)
             sample = layout.sample_id(self.batch_id, index)
-            rows.append(
-                write_sample(self.prefix, sample, midi_bytes(ns), seed, self.settings, metrics)
-            )
+            rows.append(write_sample(self.prefix, sample, data, seed, self.settings, metrics))
+        self.timing = {
+            "load_s": self.load_s if first else 0.0,
+            "compile_s": compile_s,
+            "generate_s": seconds,
+            "events": events,
+            "pieces": len(rows),
+        }
         return rows
 
-    def _generate(self, seeds: list[int]) -> list[tuple[Any, dict[str, Any]]]:
+    def _warm_up(self, seeds: list[int]) -> float | None:
+        """Traces the compiled step outside the timed generation; its seconds (or ``None``).
+
+        PerformanceRNN keeps one compiled step per model and settings: two events for the same
+        rows trace it, and the real call reuses it. The piano-roll generators build their step
+        inside each call, so there is nothing to warm up.
+        """
+        if (
+            self.run.family != "performance_rnn"
+            or self.cfg.beam_size > 1
+            or self.cfg.branch_factor > 1
+        ):
+            return None  # beam search compiles inside its call: its compile time is not apart
+        started = time.perf_counter()
+        self._generate(seeds, max_events=2)
+        return time.perf_counter() - started
+
+    def _generate(
+        self, seeds: list[int], max_events: int | None = None
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """(sequence, generation facts) per seed; facts are rounded so re-runs match."""
         cfg, family, model = self.cfg, self.run.family, self.run.model
         if family == "performance_rnn":
             from musicgen.generate.performance_generator import PerformanceSettings, generate
@@ -107,9 +158,9 @@ class SampleMaker:
                 pitch_class_histogram=cfg.histogram(),
                 disable_conditioning=cfg.disable_conditioning,
             )
-            out = generate(model, settings, seeds, primer=self.primer)
+            out = generate(model, settings, seeds, primer=self.primer, max_events=max_events)
             return [
-                (g.sequence, {"events": g.num_generated, "log_likelihood": g.log_likelihood})
+                (g.sequence, {"events": g.num_generated, "log_likelihood": _fact(g.log_likelihood)})
                 for g in out
             ]
         from musicgen.generate.roll_generator import (
@@ -137,9 +188,16 @@ class SampleMaker:
             )
             rolls = gen(model, roll_settings, seeds, primer=primer)
         return [
-            (r.sequence, {"frames": cfg.num_frames, "log_likelihood": r.log_likelihood})
+            (r.sequence, {"frames": cfg.num_frames, "log_likelihood": _fact(r.log_likelihood)})
             for r in rolls
         ]
+
+
+def _fact(value: float) -> float | None:
+    """A float generation fact, rounded (4 decimals) so that a piece regenerated in another
+    batch composition gets the same row; non-finite values are ``None`` (JSON null)."""
+    value = float(value)
+    return round(value, 4) if math.isfinite(value) else None
 
 
 def _load_primer(uri: str) -> Any:

@@ -4,7 +4,7 @@ Only rank 0 writes. ``metrics.jsonl`` is kept whole in memory and rewritten (ato
 gs:// run directory works like a local one) every ``flush``; on resume, rows after the restored
 step are dropped, since those steps are trained again. TensorBoard events are written to a local
 folder (the run's own ``tensorboard/`` when local) and, for gs:// runs, each finished event file
-is uploaded once.
+is uploaded once. Non-finite values are written as ``null`` (JSON has no NaN), never as strings.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ def read_rows(uri: str) -> list[dict[str, Any]]:
 
 
 def _finite(value: Any) -> Any:
-    # JSON has no NaN/Infinity: a diverged loss is written as a string.
+    """JSON has no NaN/Infinity: a non-finite number (a diverged loss, a ``no_event_accuracy``
+    with no events) is written as ``null``, never as a string such as ``"nan"``."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
+        value = value.item()  # a numpy scalar
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return None
     return value
 
 
@@ -52,7 +55,7 @@ class MetricsLog:
 
     def flush(self) -> None:
         """Rewrites the file with every row."""
-        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.rows)
+        text = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in self.rows)
         storage.write_text(self.uri, text)
 
 

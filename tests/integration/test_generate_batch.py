@@ -19,6 +19,7 @@ from musicgen.generate.batch import generate_batch
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import read_manifest, read_report
 from musicgen.generate.pull import pull
+from musicgen.generate.quality import GENERATION_FACTS, metrics_of_bytes
 from musicgen.storage import layout
 from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
 from musicgen.train.driver import train
@@ -82,16 +83,38 @@ def test_batch_lands_in_the_bucket_with_manifest_report_and_renders(
     assert "pitch_class_entropy" in done["quality"]
     assert done["memorization"]["longest_shared_run"] is not None
     assert storage.exists(storage.join(prefix, "renders", "b1-00000.png"))
+    # Honest speed: loading and tracing are apart from generation.
+    timing = done["timing"]
+    assert timing["pieces"] == 6
+    assert timing["events"] == sum(r.metrics["events"] for r in rows)
+    assert timing["load_s"] > 0
+    assert timing["compile_s"] > 0
+    assert timing["generate_s"] > 0
+    assert done["events_per_second"] == timing["events_per_second"] > 0
+    for row in rows:  # generation facts, recorded once
+        assert row.metrics["events"] > 0
+        assert row.metrics["log_likelihood"] < 0
 
-    # A re-run changes nothing; a batch that lost pieces is completed, identically.
+    # A re-run changes nothing, not even a byte of the manifest or the report.
+    files = (layout.MANIFEST, layout.REPORT)
+    first = {name: storage.read_bytes(storage.join(prefix, name)) for name in files}
+    for text in first.values():
+        assert b"nan" not in text.lower()
+        assert b"infinity" not in text.lower()
     before = {r.uri: storage.read_bytes(storage.join(prefix, r.uri)) for r in rows}
     again = generate_batch(cfg)
     assert (again.generated, again.reused) == (0, 6)
+    assert {name: storage.read_bytes(storage.join(prefix, name)) for name in files} == first
+    assert again.rows == rows
+    # A batch that lost pieces is completed, identically: same bytes, the first run's rows.
     storage.delete(storage.join(prefix, "b1-00002.mid"))
     storage.delete(storage.join(prefix, "b1-00005.mid"))
     storage.delete(storage.join(prefix, layout.REPORT))
     fixed = generate_batch(cfg)
     assert (fixed.generated, fixed.reused) == (2, 4)
+    assert read_manifest(prefix) == rows
+    assert storage.read_bytes(storage.join(prefix, layout.MANIFEST)) == first[layout.MANIFEST]
+    assert read_report(prefix)["timing"]["pieces"] == 2
     after = {r.uri: storage.read_bytes(storage.join(prefix, r.uri)) for r in read_manifest(prefix)}
     assert after == before  # same seeds, same model: the very same pieces
     names = sorted(storage.basename(f.uri) for f in storage.list_files(prefix, recursive=False))
@@ -104,6 +127,12 @@ def test_batch_lands_in_the_bucket_with_manifest_report_and_renders(
     (dest / "b1-00001.mid").unlink()
     assert pull(prefix, str(dest)).downloaded == 1
     assert json.loads((dest / "report.json").read_text())["num_samples"] == 6
+    # Every metric of the bytes is what a puller computes from the file it got.
+    for row in rows:
+        of_bytes = {k: v for k, v in row.metrics.items() if k not in GENERATION_FACTS}
+        assert metrics_of_bytes((dest / row.uri).read_bytes(), corpus=None) == {
+            k: v for k, v in of_bytes.items() if k != "longest_shared_run"
+        }
 
 
 def test_a_killed_actor_is_retried_and_the_batch_completes(roll_run: str, tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from musicgen import storage
@@ -42,9 +44,25 @@ def test_write_sample_is_atomic_idempotent_and_described(tmp_path: Path) -> None
 
 
 def test_unserializable_metrics_fail_before_writing(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"JSON compliant|Out of range"):
-        write_sample(tmp_path, "b1-00000", b"x", 1, {}, {"entropy": float("nan")})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_sample(tmp_path, "b1-00000", b"x", 1, {}, {"entropy": object()})
     assert _files(tmp_path) == []
+
+
+def test_non_finite_values_are_written_as_null_never_as_strings(tmp_path: Path) -> None:
+    metrics = {"entropy": float("nan"), "ll": np.float32("-inf"), "deep": [float("inf"), 1.5]}
+    row = write_sample(tmp_path, "b1-00000", b"MThd", 1, {"t": np.float64(1.0)}, metrics)
+    assert row.metrics == {"entropy": None, "ll": None, "deep": [None, 1.5]}
+    assert ManifestRow.from_json(row.to_json()) == row
+    write_manifest(tmp_path, [row])
+    write_report(tmp_path, {"quality": {"polyphony": {"mean": float("nan")}}, "eps": math.inf})
+    for name in (layout.MANIFEST, layout.REPORT):
+        text = (tmp_path / name).read_text()
+        assert "NaN" not in text
+        assert "nan" not in text.lower()
+        assert "inf" not in text.lower()
+        assert "null" in text
+    assert read_report(tmp_path) == {"quality": {"polyphony": {"mean": None}}, "eps": None}
 
 
 @pytest.mark.parametrize(

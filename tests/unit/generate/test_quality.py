@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musicgen.generate.quality import (
+    GENERATION_FACTS,
     CorpusIndex,
     batch_summary,
     empty_beat_rate,
+    metrics_of_bytes,
     n_pitches_used,
     note_tokens,
+    parse_midi,
     pitch_class_entropy,
     pitch_range,
     polyphony,
@@ -173,3 +177,25 @@ def test_batch_summary_skips_undefined_values() -> None:
     assert summary["polyphony"] == {"mean": 2.0, "median": 2.0, "min": 1.0, "max": 3.0, "count": 2}
     assert summary["notes"] == {"mean": 30.0, "median": 20.0, "min": 10.0, "max": 60.0, "count": 3}
     assert batch_summary([]) == {}
+
+
+def test_metrics_are_a_function_of_the_bytes_written(tmp_path: Path) -> None:
+    """The manifest's metrics are those any reader of the object computes (a re-run, a pull)."""
+    from musicgen import storage
+    from musicgen.generate.manifest import write_sample
+    from musicgen.generate.samples import midi_bytes
+
+    # Times off the MIDI tick grid and a same-pitch overlap: the written file is not ``ns``.
+    ns = _ns([(60, 0.0, 1.0003), (60, 0.5001, 1.5), (64, 0.25, 2.0), (67, 0.33333, 0.66667)])
+    data = midi_bytes(ns)
+    row = write_sample(str(tmp_path), "b1-00000", data, 1, {}, metrics_of_bytes(data))
+    read_back = storage.read_bytes(storage.join(str(tmp_path), row.uri))
+    assert read_back == data
+    assert metrics_of_bytes(read_back) == row.metrics == metrics_of_bytes(bytes(read_back))
+    assert row.metrics == sample_metrics(parse_midi(read_back))
+    assert set(row.metrics).isdisjoint(GENERATION_FACTS)
+    corpus = CorpusIndex.from_note_sequences([ns], n=2)
+    assert (
+        metrics_of_bytes(data, corpus=corpus)["longest_shared_run"]
+        == (metrics_of_bytes(read_back, corpus=corpus)["longest_shared_run"])
+    )

@@ -11,11 +11,11 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musicgen.corpus.reference import midi_to_note_sequence
 from musicgen.generate import render
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 
 
 def _midi() -> bytes:
-    return shared_path("datasets", "midi", "pop909", "midi", "001.mid").read_bytes()
+    return in_testdata("datasets", "midi", "pop909", "midi", "001.mid").read_bytes()
 
 
 def _luminance(png: Path) -> np.ndarray:
@@ -67,7 +67,7 @@ def test_png_of_real_midi(tmp_path: Path) -> None:
 def test_wav_of_real_midi(tmp_path: Path) -> None:
     import mido
 
-    path = shared_path("datasets", "midi", "pop909", "midi", "001.mid")
+    path = in_testdata("datasets", "midi", "pop909", "midi", "001.mid")
     out = tmp_path / "001.wav"
     info = render.render_wav(path, out, sample_rate=22050)
     assert out.read_bytes()[:4] == b"RIFF"

@@ -40,9 +40,24 @@ def test_metrics_drop_rows_after_the_resumed_step(tmp_path: Path) -> None:
     for step in (10, 20, 30):
         log.add({"step": step, "split": "train", "loss": float("nan") if step == 30 else 1.0})
     log.flush()
-    assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["loss"] == "nan"
+    assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["loss"] is None
     MetricsLog(uri, 20)
     assert [r["step"] for r in read_rows(uri)] == [10, 20]
+
+
+def test_no_nan_string_reaches_metrics_jsonl(tmp_path: Path) -> None:
+    import numpy as np
+
+    uri = str(tmp_path / "metrics.jsonl")
+    log = MetricsLog(uri, 0)
+    log.add({"step": 1, "split": "eval", "no_event_accuracy": float("nan"),
+             "loss": np.float32("inf"), "accuracy": np.float64(0.5)})  # fmt: skip
+    log.flush()
+    text = (tmp_path / "metrics.jsonl").read_text()
+    assert "nan" not in text.lower()
+    assert "inf" not in text.lower()
+    row = read_rows(uri)[-1]
+    assert (row["no_event_accuracy"], row["loss"], row["accuracy"]) == (None, None, 0.5)
 
 
 def test_clip_is_per_tensor_by_default_and_global_on_request() -> None:
