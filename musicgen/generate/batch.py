@@ -158,6 +158,10 @@ def _fan_out(
     actors = cfg.num_actors or (max(1, gpus // max(cfg.num_gpus, 1e-9)) if cfg.num_gpus else cpus)
     actors = int(max(1, min(actors, -(-len(todo) // cfg.batch_size))))
     corpus_ref = ray.put(corpus)
+    if not log.isEnabledFor(logging.DEBUG):  # our own progress lines are enough
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
     items = ray.data.from_items([{"index": i} for i in todo])
     ds = items.map_batches(
         GeneratorActor,
@@ -168,7 +172,7 @@ def _fan_out(
             "corpus": corpus_ref,
         },
         batch_size=cfg.batch_size,
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=0 if cfg.num_gpus else 1,
         num_gpus=cfg.num_gpus or None,
         # Ray Data restarts a lost actor and retries its unfinished batch by default
