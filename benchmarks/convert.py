@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = REPO.parent / "shared" / "datasets" / "midi" / "pop909" / "midi"
+# The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
+DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
+DEFAULT_CORPUS = DATA / "datasets" / "midi" / "pop909" / "midi"
 
 
 def load(corpus: Path, limit: int | None) -> list[bytes]:
@@ -152,6 +155,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "convert.json")
     ap.add_argument("--step", help=argparse.SUPPRESS)  # internal: one measurement per subprocess
     args = ap.parse_args()
+    if not args.corpus.exists():
+        print(
+            f"benchmark data missing: {args.corpus} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
     if args.step:
         kind, _, value = args.step.partition(":")

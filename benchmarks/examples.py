@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +38,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DEFAULT_CORPUS = REPO.parent / "shared" / "datasets" / "midi" / "pop909" / "midi"
+# The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
+DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
+DEFAULT_CORPUS = DATA / "datasets" / "midi" / "pop909" / "midi"
 CONFIG = "performance_with_dynamics"
 MAGENTA_SONGS_PER_S = 0.36
 MAGENTA_BYTES_PER_SONG = 217e6
@@ -197,6 +200,12 @@ def main() -> int:
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "examples.json"
     )
     args = parser.parse_args()
+    if not args.corpus.exists():
+        print(
+            f"benchmark data missing: {args.corpus} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     warnings.simplefilter("ignore")
     records = load_sequences(args.corpus, args.songs)
     results: dict[str, Any] = {

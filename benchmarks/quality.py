@@ -42,7 +42,9 @@ from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, Trai
 
 log = logging.getLogger("quality")
 
-POLYPHONIC = REPO.parent / "shared" / "datasets" / "polyphonic"
+# The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
+DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
+POLYPHONIC = DATA / "datasets" / "polyphonic"
 DATASETS = ("JSB_Chorales", "Nottingham", "Piano-midi.de")
 ROLL_FAMILIES = ("pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm")
 REFERENCE = "shared/reference/benchmarks-and-data.md"
@@ -320,6 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or (Path(args.work) / "quality_quick" if args.quick
                             else REPO / "benchmarks" / "results" / "quality"))  # fmt: skip
     names = args.datasets or (["JSB_Chorales"] if args.quick else list(DATASETS))
+    for pickle in (POLYPHONIC / f"{name}.pickle" for name in names):
+        if not pickle.exists():
+            print(
+                f"benchmark data missing: {pickle} (a B-L benchmark pickle; set MUSICGEN_DATA)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
     for name in names:  # fresh runs: never a resumed, shorter one
         for family in (*ROLL_FAMILIES, "chord_lstm"):
             shutil.rmtree(work / "runs" / family / f"{name}-s{args.seed}", ignore_errors=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -34,7 +35,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-POP909 = REPO.parent / "shared" / "datasets" / "midi" / "pop909" / "midi"
+# The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
+DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
+POP909 = DATA / "datasets" / "midi" / "pop909" / "midi"
 BATCH = 64
 MODELS: dict[str, dict[str, Any]] = {
     "small_2x128_embedding": {"layers": (128, 128), "input_mode": "embedding", "embedding_dim": 64},
@@ -47,8 +50,6 @@ def make_examples(songs: int, root: Path) -> Path:
     from musicgen.corpus.pipeline import convert_corpus
     from musicgen.examples.pipeline import make_examples as run_examples
 
-    if not POP909.is_dir():
-        raise SystemExit(f"benchmark data missing: {POP909} (the POP909 MIDI folder)")
     corpus = root / "midi"
     corpus.mkdir()
     for path in sorted(POP909.glob("*.mid"))[:songs]:
@@ -133,6 +134,12 @@ def main() -> int:
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/read.json")
     args = parser.parse_args()
+    if not POP909.exists():
+        print(
+            f"benchmark data missing: {POP909} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
     import tensorflow as tf
 

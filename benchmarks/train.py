@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -23,7 +24,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-POP909 = REPO.parent / "shared" / "datasets" / "midi" / "pop909" / "midi"
+# The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
+DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
+POP909 = DATA / "datasets" / "midi" / "pop909" / "midi"
 
 MODELS: dict[str, dict[str, Any]] = {
     "magenta_3x512_one_hot": {"layers": [512, 512, 512], "input_mode": "one_hot", "batch": 64},
@@ -87,6 +90,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/train.json")
     args = parser.parse_args()
+    if not POP909.exists():
+        print(
+            f"benchmark data missing: {POP909} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     from musicgen.ray_tasks import init_ray
 
     results: dict[str, Any] = {

@@ -11,34 +11,55 @@ import pytest
 pytest_plugins = ["tests.fixtures.gcs_emulator"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MUSICGEN_SHARED", REPO.parent / "shared"))
+# The small real data the tests read (golden Magenta outputs, MIDI edge cases, B-L pickles, a few
+# POP909 files, KubeRay CRDs), in the repository, laid out as in ../shared; see its README.md.
+TESTDATA = REPO / "tests" / "testdata"
 SAMPLE_CORPUS = REPO / "data" / "sample-corpus"
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared; fails loudly (never skips) when the shared data is missing."""
-    path = SHARED.joinpath(*parts)
+def in_testdata(*parts: str) -> Path:
+    """A path under tests/testdata; fails loudly (never skips) when it is missing."""
+    path = TESTDATA.joinpath(*parts)
     if not path.exists():
-        pytest.fail(f"shared test data missing: {path} (set MUSICGEN_SHARED to its folder)")
+        pytest.fail(f"test data missing: {path} (tests/testdata/ is part of the repository)")
     return path
+
+
+def bundled_pop909() -> list[Path]:
+    """Every POP909 file in the repository: the sample corpus and the test-only ones."""
+    files = [*(SAMPLE_CORPUS / "pop909").glob("*.mid")]
+    files += in_testdata("datasets", "midi", "pop909", "midi").glob("*.mid")
+    return sorted(files, key=lambda p: p.name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kuberay_crds() -> Iterator[None]:
+    """Code that validates against the KubeRay CRDs without a folder given reads these copies."""
+    with pytest.MonkeyPatch.context() as mp:
+        if "MUSICGEN_KUBERAY_CRDS" not in os.environ:
+            mp.setenv("MUSICGEN_KUBERAY_CRDS", str(in_testdata("k8s-schemas", "kuberay")))
+        yield
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     """Magenta's own outputs for the 9 golden MIDI files."""
-    return shared_path("golden", "magenta-performance-rnn")
+    return in_testdata("golden", "magenta-performance-rnn")
 
 
 @pytest.fixture(scope="session")
 def edge_cases_dir() -> Path:
     """Ten broken or odd MIDI files from public test suites."""
-    return shared_path("datasets", "midi", "edge-cases")
+    return in_testdata("datasets", "midi", "edge-cases")
 
 
 @pytest.fixture(scope="session")
-def pop909_dir() -> Path:
-    """809 real POP909 arrangements."""
-    return shared_path("datasets", "midi", "pop909", "midi")
+def pop909_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The POP909 files in the repository (``bundled_pop909``), linked into one folder."""
+    folder = tmp_path_factory.mktemp("pop909")
+    for path in bundled_pop909():
+        (folder / path.name).symlink_to(path)
+    return folder
 
 
 @pytest.fixture(scope="session")

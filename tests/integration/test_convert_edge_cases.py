@@ -13,7 +13,8 @@ from musicgen.storage import layout
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 
-# note-seq's verdict on each file (shared/datasets/midi/edge-cases/README.md); None = converted.
+# note-seq's verdict on each file (tests/testdata/datasets/midi/edge-cases/README.md);
+# None = converted.
 EXPECTED = {
     "jazzsoft__test-empty-file.mid": "empty_file",
     "jazzsoft__test-corrupt-file-missing-byte.mid": "truncated",

@@ -27,7 +27,7 @@ from musicgen.storage import layout
 from musicgen.train import checkpoints
 from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
 from musicgen.train.driver import train
-from tests.conftest import SAMPLE_CORPUS, shared_path
+from tests.conftest import SAMPLE_CORPUS, in_testdata
 from tests.fixtures.tiny_family import make_jsb_examples
 from tests.integration.test_pull import _write_batch
 
@@ -141,7 +141,7 @@ def test_benchmark_examples_remove_only_their_own_stale_shards(root: str) -> Non
              storage.join(out, "test", "examples-00001-of-00002.tfrecord")]  # fmt: skip
     for uri in stale:
         storage.write_bytes(uri, b"an earlier plan's shard")
-    jsb = shared_path("datasets", "polyphonic", "JSB_Chorales.pickle")
+    jsb = in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle")
     assert main(["examples", str(jsb), out, "--encoding", "pianoroll"]) == 0
     for split in ("train", "valid", "test"):
         assert names_in(storage.join(out, split)) == ["examples-00000-of-00001.tfrecord"]

@@ -15,6 +15,7 @@ from musicgen.corpus.pipeline import convert_corpus
 from musicgen.encodings.performance_configs import CONFIGS, get_config
 from musicgen.examples.pipeline import make_examples
 from musicgen.storage import layout, tfrecord
+from tests.conftest import in_testdata
 from tests.fixtures.golden import golden_records, golden_stats, sequence_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
@@ -278,11 +279,7 @@ def test_benchmark_pickle_keeps_its_official_splits(tmp_path: Path) -> None:
     from musicgen.examples.compact_format import decode_pianoroll
     from musicgen.examples.polyphonic import load_polyphonic
 
-    pickle = (
-        Path(__file__).parents[3] / "shared" / "datasets" / "polyphonic" / "JSB_Chorales.pickle"
-    )
-    if not pickle.exists():
-        pytest.fail(f"missing {pickle}")
+    pickle = in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle")
     out = tmp_path / "jsb"
     report = make_examples(ExamplesConfig(input=str(pickle), output=str(out), encoding="pianoroll"))
     assert dict(report.stats.examples) == {"train": 229, "valid": 76, "test": 77}

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from musicgen.schedule import k8s_schema, launcher
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +154,7 @@ def test_builtin_kinds_pass_strict_kubernetes_schemas(kustomization: str) -> Non
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_kuberay_kinds_pass_the_crds(kustomization: str) -> None:
-    crds = shared_path("k8s-schemas", "kuberay")
+    crds = in_testdata("k8s-schemas", "kuberay")
     checked = 0
     for obj in with_generation(kustomization):
         if obj["apiVersion"].startswith("ray.io/"):

@@ -13,7 +13,7 @@ import yaml
 
 from musicgen.schedule import launcher
 from musicgen.schedule.launcher import LauncherConfig, rayjob_name
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 from tests.fixtures.fake_rayjob_api import (
     FAILURE_PLAN,
     SUCCESS_PLAN,
@@ -33,7 +33,7 @@ IMAGE = "us-docker.pkg.dev/p/musicgen/musicgen@sha256:" + "b" * 64
 
 @pytest.fixture
 def fake_rayjob_api() -> Iterator[FakeRayJobApi]:
-    with serve(shared_path("k8s-schemas", "kuberay")) as api:
+    with serve(in_testdata("k8s-schemas", "kuberay")) as api:
         yield api
 
 

@@ -156,9 +156,10 @@ def test_pop909_sample_matches_note_seq(pop909_dir: Path, name: str) -> None:
 
 
 @pytest.mark.integration
-def test_all_of_pop909_matches_note_seq(pop909_dir: Path) -> None:
+def test_every_bundled_pop909_file_matches_note_seq(pop909_dir: Path) -> None:
+    # The POP909 files in the repository; benchmarks/convert.py compares all 809.
     files = sorted(pop909_dir.glob("*.mid"))
-    assert len(files) >= 800
+    assert len(files) >= 90
     differ = [
         f.name for f in files if midi_to_note_sequence(f.read_bytes()) != reference(f.read_bytes())
     ]

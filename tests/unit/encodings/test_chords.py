@@ -8,12 +8,12 @@ import pytest
 from musicgen.encodings.chords import OOV_ID, SILENCE_ID, ChordVocabulary
 from musicgen.encodings.pianoroll import PianoRoll
 from musicgen.examples.polyphonic import load_polyphonic
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 
 
 @pytest.fixture(scope="module")
 def jsb() -> dict[str, list[np.ndarray]]:
-    return load_polyphonic(shared_path("datasets", "polyphonic", "JSB_Chorales.pickle"))
+    return load_polyphonic(in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle"))
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 
 from musicgen.errors import InputError
 from musicgen.examples.polyphonic import load_polyphonic
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 
-# (pieces, frames) per split, from shared/datasets/polyphonic/README.md.
+# (pieces, frames) per split, from tests/testdata/datasets/polyphonic/README.md.
 EXPECTED = {
     "JSB_Chorales": {"train": (229, 13_807), "valid": (76, 4_602), "test": (77, 4_725)},
     "Nottingham": {"train": (694, 176_561), "valid": (173, 45_513), "test": (170, 44_463)},
@@ -22,7 +22,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_split_sizes_and_values(name: str) -> None:
-    data = load_polyphonic(shared_path("datasets", "polyphonic", f"{name}.pickle"))
+    data = load_polyphonic(in_testdata("datasets", "polyphonic", f"{name}.pickle"))
     assert sorted(data) == ["test", "train", "valid"]
     for split, (pieces, frames) in EXPECTED[name].items():
         rolls = data[split]
@@ -32,9 +32,9 @@ def test_split_sizes_and_values(name: str) -> None:
 
 
 def test_jsb_contents_match_the_pickle() -> None:
-    path = shared_path("datasets", "polyphonic", "JSB_Chorales.pickle")
+    path = in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle")
     with path.open("rb") as f:
-        raw = pickle.load(f)  # noqa: S301 - the shared benchmark file, checked by sha256 upstream
+        raw = pickle.load(f)  # noqa: S301 - the B-L benchmark file, checked by sha256 upstream
     data = load_polyphonic(path)
     for split in ("train", "valid", "test"):
         for roll, piece in zip(data[split], raw[split], strict=True):

@@ -10,7 +10,7 @@ from musicgen.examples.encoding_info import EncodingInfo, write_encoding_info
 from musicgen.examples.polyphonic import load_polyphonic
 from musicgen.examples.readers import list_shards
 from musicgen.storage.tfrecord import write_tfrecord_file
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 
 NUM_PIECES = 8
 
@@ -18,7 +18,7 @@ NUM_PIECES = 8
 @pytest.fixture(scope="session")
 def jsb_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[EncodingInfo, list[str]]:
     """(info, train shard files) of the first JSB training pieces (one frame per quarter)."""
-    rolls = load_polyphonic(shared_path("datasets", "polyphonic", "JSB_Chorales.pickle"))
+    rolls = load_polyphonic(in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle"))
     root = tmp_path_factory.mktemp("jsb")
     records = []
     for i, frames in enumerate(rolls["train"][:NUM_PIECES]):

@@ -22,7 +22,7 @@ from musicgen.models.family import NLL_WEIGHT, WEIGHT
 from musicgen.models.registry import get_family
 from musicgen.storage.tfrecord import write_tfrecord_file
 from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 from tests.unit.models.helpers import cudnn_eligible, fit, lstm_layers, totals
 
 FAMILY = get_family("chord_lstm")
@@ -35,7 +35,7 @@ WINDOW = 16
 @pytest.fixture(scope="module")
 def chord_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, EncodingInfo, list[str]]:
     """(folder, info, train shards) of 8 JSB pieces, with the chords.json of those pieces."""
-    rolls = load_polyphonic(shared_path("datasets", "polyphonic", "JSB_Chorales.pickle"))
+    rolls = load_polyphonic(in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle"))
     root = tmp_path_factory.mktemp("jsb-chords")
     pieces = rolls["train"][:8]
     records = [

@@ -9,12 +9,12 @@ import pytest
 
 from musicgen.errors import ConfigError
 from musicgen.schedule import k8s_schema
-from tests.conftest import shared_path
+from tests.conftest import in_testdata
 
 
 @pytest.fixture(scope="module")
 def crd_dir() -> Path:
-    return shared_path("k8s-schemas", "kuberay")
+    return in_testdata("k8s-schemas", "kuberay")
 
 
 def _raycluster() -> dict[str, Any]:
