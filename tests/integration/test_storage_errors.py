@@ -13,7 +13,7 @@ import pytest
 
 from musicgen import storage
 from musicgen.cli import main
-from musicgen.errors import BucketNotFound, ObjectNotFound, StorageError
+from musicgen.errors import BucketNotFound
 from musicgen.examples.pipeline import find_sequence_shards, remove_stale_shards
 from musicgen.generate.batch import _existing
 from musicgen.generate.config import GenerateConfig
@@ -116,21 +116,13 @@ def test_listing_a_missing_bucket_is_never_an_empty_folder() -> None:
         list(storage.list_files(f"{MISSING}/p"))
 
 
-def test_existing_pieces_propagate_a_listing_failure(
-    gcs_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    prefix = storage.join(gcs_bucket, "generated", "m", "2024-01-01", "b1")
+def test_existing_pieces_propagate_a_listing_failure(gcs_bucket: str, tmp_path: Path) -> None:
     cfg = GenerateConfig(run="runs/x", output=gcs_bucket, num_samples=1)
-
-    def failing(uri: str, **_: object) -> None:
-        raise StorageError(uri, "HTTP 500: backend error")
-
-    monkeypatch.setattr(storage, "list_files", failing)
-    with pytest.raises(StorageError, match="HTTP 500"):
-        _existing(prefix, cfg, "b1", None, "pianoroll_lstm")
-
-    def missing(uri: str, **_: object) -> None:
-        raise ObjectNotFound(uri, "no such folder")
-
-    monkeypatch.setattr(storage, "list_files", missing)
-    assert _existing(prefix, cfg, "b1", None, "pianoroll_lstm") == {}
+    # A real listing failure (the emulator answers 404 for the bucket) is not a new batch.
+    gone = storage.join(MISSING, "generated", "m", "2024-01-01", "b1")
+    with pytest.raises(BucketNotFound, match=MISSING):
+        _existing(gone, cfg, "b1", None, "pianoroll_lstm")
+    # A prefix, or a local folder, with nothing there yet is.
+    fresh = storage.join(gcs_bucket, "generated", "m", "2024-01-01", "b1")
+    assert _existing(fresh, cfg, "b1", None, "pianoroll_lstm") == {}
+    assert _existing(str(tmp_path / "no-such-folder"), cfg, "b1", None, "pianoroll_lstm") == {}
