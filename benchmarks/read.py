@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -35,28 +33,13 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-# The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
-DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
-POP909 = DATA / "datasets" / "midi" / "pop909" / "midi"
+from benchmarks.train import make_examples, require_pop909  # noqa: E402 - after the path
+
 BATCH = 64
 MODELS: dict[str, dict[str, Any]] = {
     "small_2x128_embedding": {"layers": (128, 128), "input_mode": "embedding", "embedding_dim": 64},
     "magenta_3x512_one_hot": {"layers": (512, 512, 512), "input_mode": "one_hot"},
 }
-
-
-def make_examples(songs: int, root: Path) -> Path:
-    from musicgen.config import ConvertConfig, ExamplesConfig
-    from musicgen.corpus.pipeline import convert_corpus
-    from musicgen.examples.pipeline import make_examples as run_examples
-
-    corpus = root / "midi"
-    corpus.mkdir()
-    for path in sorted(POP909.glob("*.mid"))[:songs]:
-        shutil.copy(path, corpus / path.name)
-    convert_corpus(ConvertConfig(input=str(corpus), output=str(root / "seq"), num_cpus=2))
-    run_examples(ExamplesConfig(input=str(root / "seq"), output=str(root / "ex"), num_cpus=2))
-    return root / "ex"
 
 
 def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
@@ -134,12 +117,7 @@ def main() -> int:
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/read.json")
     args = parser.parse_args()
-    if not POP909.exists():
-        print(
-            f"benchmark data missing: {POP909} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    require_pop909()
 
     import tensorflow as tf
 

@@ -36,7 +36,18 @@ MODELS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+def require_pop909() -> None:
+    """Exits 2 with one line naming the folder when the benchmark's POP909 data is missing."""
+    if not POP909.exists():
+        print(
+            f"benchmark data missing: {POP909} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 def make_examples(songs: int, root: Path) -> Path:
+    """``songs`` POP909 songs as compact performance_with_dynamics examples under ``root``."""
     from musicgen.config import ConvertConfig, ExamplesConfig
     from musicgen.corpus.pipeline import convert_corpus
     from musicgen.examples.pipeline import make_examples as run_examples
@@ -90,12 +101,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/train.json")
     args = parser.parse_args()
-    if not POP909.exists():
-        print(
-            f"benchmark data missing: {POP909} (POP909, 809 MIDI files; set MUSICGEN_DATA)",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    require_pop909()
     from musicgen.ray_tasks import init_ray
 
     results: dict[str, Any] = {
