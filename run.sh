@@ -61,7 +61,7 @@ case "${1:-}" in
       --batch-id demo --num-samples 4 --num-steps 1000 --render 1 --num-cpus 2
     echo "== outputs"
     batch=$(dirname "$(find "$out/generated" -name manifest.jsonl | head -1)")
-    ls -l "$batch" "$batch/renders"
+    (cd "$batch" && find . -type f -printf '%P (%s bytes)\n' | sort | paste -sd ' ' | fold -s -w 100)
     "$VENV/bin/python" - "$batch/report.json" "$out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

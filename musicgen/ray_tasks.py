@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from musicgen.logs import VERBOSE_ENV
+
 log = logging.getLogger(__name__)
 
 TaskT = TypeVar("TaskT")
@@ -33,15 +35,16 @@ def init_ray(address: str | None, num_cpus: int | None) -> bool:
         ray.init(logging_level=logging.WARNING)  # inside `ray job submit`: the job's cluster
     else:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        quiet = not logging.getLogger("musicgen").isEnabledFor(logging.DEBUG)
+        verbose = logging.getLogger("musicgen").isEnabledFor(logging.DEBUG)
         ray.init(
             address="local",
             num_cpus=num_cpus,
             include_dashboard=False,
             logging_level=logging.WARNING,
-            runtime_env={"worker_process_setup_hook": "musicgen.logs.quiet_ray_worker"}
-            if quiet
-            else None,
+            runtime_env={
+                "worker_process_setup_hook": "musicgen.logs.ray_worker_setup",
+                "env_vars": {VERBOSE_ENV: "1" if verbose else "0"},
+            },
         )
     return True
 

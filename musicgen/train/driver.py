@@ -162,6 +162,11 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
             storage_path=storage_path,
             storage_filesystem=filesystem,
             failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
+            # Ray Train's controller narrates each worker-group start at INFO; keep it for -v.
+            # (mypy reads ray.train's V1 RunConfig; V2, which runs, has logging_config.)
+            logging_config=ray.train.LoggingConfig(  # type: ignore[call-arg]
+                log_level="INFO" if log.isEnabledFor(logging.DEBUG) else "WARNING"
+            ),
         ),
     )
     try:
