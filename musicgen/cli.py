@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--max-file-bytes", type=int, help="skip larger files (64 MiB)")
     convert.add_argument("--parser", choices=PARSERS, help="MIDI parser (fast)")
+    convert.add_argument(
+        "--lenient",
+        action="store_true",
+        default=None,
+        help="also convert MIDI that Magenta rejects but players read (unknown chunks, running "
+        "status after SysEx), repaired first and counted as recovered (default: Magenta's verdict)",
+    )
     convert.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
     convert.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
     _add_common(convert)
@@ -189,6 +197,7 @@ def run_convert(args: argparse.Namespace) -> int:
         "max_failure_ratio": args.max_failure_ratio,
         "max_file_bytes": args.max_file_bytes,
         "parser": args.parser,
+        "lenient": args.lenient,
         "address": args.address,
         "num_cpus": args.num_cpus,
     }
@@ -196,12 +205,17 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(dataclasses.asdict(cfg), indent=2))
         return EXIT_OK
+    from musicgen.corpus import midi_repair
     from musicgen.corpus.pipeline import convert_corpus
 
     report = convert_corpus(cfg)
     print(report.summary())
-    for reason, count in report.stats.reasons.get("failed", {}).items():
-        print(f"  failed: {reason}: {count}")
+    for status in ("failed", "skipped"):
+        for reason, count in report.stats.reasons.get(status, Counter()).most_common():
+            print(f"  {status}: {reason}: {count}")
+    recoverable = sum(report.stats.reasons["failed"][r] for r in midi_repair.RECOVERABLE)
+    if recoverable and not cfg.lenient:
+        print(f"  {recoverable} of the failed files are recoverable: see --lenient")
     if report.stats.failure_ratio > cfg.max_failure_ratio:
         raise JobFailed(
             f"{report.stats.failed}/{report.stats.inputs} files failed "

@@ -30,6 +30,9 @@ class ConvertConfig:
         max_failure_ratio: failed / inputs above this makes the job exit 1 (outputs are kept).
         max_file_bytes: larger files are skipped (recorded) instead of read into memory.
         parser: "fast" (our parser, verified identical to note_seq) or "note_seq" (the reference).
+        lenient: also convert MIDI files Magenta rejects but players read (an unknown chunk,
+            running status resumed after a SysEx), repaired first; counted as ``recovered``.
+            Off by default: the default converts exactly what Magenta converts.
         address: Ray cluster address; None starts an embedded local Ray.
         num_cpus: CPUs for the embedded local Ray; None means all.
         max_in_flight: shards submitted at once per CPU; bounds the driver's memory.
@@ -42,6 +45,7 @@ class ConvertConfig:
     max_failure_ratio: float = 0.05
     max_file_bytes: int = 64 * 1024 * 1024
     parser: str = "fast"
+    lenient: bool = False
     address: str | None = None
     num_cpus: int | None = None
     max_in_flight: int = 2

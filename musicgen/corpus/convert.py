@@ -31,6 +31,7 @@ class FileOutcome:
     sequences: list[bytes] = field(default_factory=list)
     notes: int = 0
     fallback: bool = False  # the fast parser declined and note_seq's reference parser was used
+    recovered: bool = False  # converted only after a --lenient repair (reason says which)
 
     def failure_record(self) -> dict[str, Any]:
         """The failures.jsonl row for a failed or skipped file."""
@@ -44,12 +45,16 @@ class FileOutcome:
 
 
 def convert_file(
-    source: SourceFile, data: bytes, collection: str, parser: str = "fast"
+    source: SourceFile, data: bytes, collection: str, parser: str = "fast", lenient: bool = False
 ) -> FileOutcome:
-    """Converts one file's bytes; every failure becomes a FileOutcome with a reason slug."""
+    """Converts one file's bytes; every failure becomes a FileOutcome with a reason slug.
+
+    A MIDI file Magenta rejects although players read it fails with a reason that names the
+    real cause (see midi_repair); with ``lenient`` it is repaired and converted instead.
+    """
     try:
         if source.source_type == "midi":
-            outcome = _convert_midi(source, data, collection, parser)
+            outcome = _convert_midi(source, data, collection, parser, lenient)
         elif source.source_type == "musicxml":
             outcome = _convert_musicxml(source, data, collection)
         else:
@@ -67,7 +72,48 @@ def finish_sequence(ns: NoteSequence, source: SourceFile, collection: str, key: 
     return ns.SerializeToString()
 
 
-def _convert_midi(source: SourceFile, data: bytes, collection: str, parser: str) -> FileOutcome:
+def _convert_midi(
+    source: SourceFile, data: bytes, collection: str, parser: str, lenient: bool
+) -> FileOutcome:
+    from musicgen.corpus import midi_repair, reference
+
+    try:
+        ns, fallback = _parse_midi(source, data, parser)
+    except reference.ReferenceConversionError as exc:
+        declined = parser == "fast"  # the reference ran, so the fast parser had declined
+        repair = midi_repair.diagnose(data)
+        if repair is None:
+            return FileOutcome(source, FAILED, exc.reason, exc.message, fallback=declined)
+        if not lenient:
+            message = f"{repair.message} (mido: {exc.message}); --lenient converts it"
+            return FileOutcome(source, FAILED, repair.reason, message, fallback=declined)
+        try:
+            ns, _ = _parse_midi(source, repair.data, parser)
+        except reference.ReferenceConversionError as again:
+            message = f"{repair.message}; after repair: {again.message}"
+            return FileOutcome(source, FAILED, again.reason, message, fallback=declined)
+        return FileOutcome(
+            source,
+            CONVERTED,
+            repair.reason,
+            f"recovered (--lenient): {repair.message}",
+            sequences=[finish_sequence(ns, source, collection, source.relpath)],
+            notes=len(ns.notes),
+            fallback=declined,
+            recovered=True,
+        )
+    return FileOutcome(
+        source,
+        CONVERTED,
+        sequences=[finish_sequence(ns, source, collection, source.relpath)],
+        notes=len(ns.notes),
+        fallback=fallback,
+    )
+
+
+def _parse_midi(source: SourceFile, data: bytes, parser: str) -> tuple[NoteSequence, bool]:
+    """The file's NoteSequence and whether the fast parser declined it; raises note_seq's
+    verdict (ReferenceConversionError) when the reference rejects it."""
     from musicgen.corpus import reference
 
     fallback = False
@@ -82,17 +128,8 @@ def _convert_midi(source: SourceFile, data: bytes, collection: str, parser: str)
                 log.warning("fast parser failed on %s; using note_seq", source.uri, exc_info=True)
             fallback = True  # the reference decides: same verdict and message as Magenta
     if ns is None:
-        try:
-            ns = reference.midi_to_note_sequence(data)
-        except reference.ReferenceConversionError as exc:
-            return FileOutcome(source, FAILED, exc.reason, exc.message, fallback=fallback)
-    return FileOutcome(
-        source,
-        CONVERTED,
-        sequences=[finish_sequence(ns, source, collection, source.relpath)],
-        notes=len(ns.notes),
-        fallback=fallback,
-    )
+        ns = reference.midi_to_note_sequence(data)
+    return ns, fallback
 
 
 def _convert_musicxml(source: SourceFile, data: bytes, collection: str) -> FileOutcome:

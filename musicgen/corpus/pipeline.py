@@ -58,8 +58,10 @@ class ConversionReport:
     def summary(self) -> str:
         """One line for the end of the job."""
         s = self.stats
+        recovered = f", {s.recovered} of them recovered by --lenient" if s.recovered else ""
         return (
-            f"converted {s.converted}/{s.inputs} files ({s.failed} failed, {s.skipped} skipped) "
+            f"converted {s.converted}/{s.inputs} files{recovered} "
+            f"({s.failed} failed, {s.skipped} skipped) "
             f"into {s.sequences} NoteSequences in {len(self.shards)} shards "
             f"at {self.config.output} "
             f"in {self.seconds:.1f}s"
@@ -88,6 +90,7 @@ def plan_shards(discovery: Discovery, cfg: ConvertConfig, collection: str) -> li
             collection=collection,
             parser=cfg.parser,
             max_file_bytes=cfg.max_file_bytes,
+            lenient=cfg.lenient,
         )
         for i in range(count)
     ]

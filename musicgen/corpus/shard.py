@@ -26,6 +26,7 @@ class ShardTask:
     collection: str
     parser: str
     max_file_bytes: int
+    lenient: bool = False
 
     @property
     def uri(self) -> str:
@@ -79,7 +80,7 @@ def _outcome(task: ShardTask, source: SourceFile) -> FileOutcome:
         data = storage.read_bytes(source.uri)
     except StorageError as exc:
         return FileOutcome(source, FAILED, "read_error", exc.message)
-    outcome = convert_file(source, data, task.collection, task.parser)
+    outcome = convert_file(source, data, task.collection, task.parser, task.lenient)
     if outcome.status == CONVERTED and not outcome.message and outcome.sequences == []:
         return FileOutcome(source, FAILED, "no_sequences", "the reader produced no sequence")
     return outcome

@@ -21,6 +21,7 @@ class ConversionStats:
     notes: int = 0
     bytes_read: int = 0
     parser_fallbacks: int = 0
+    recovered: int = 0  # converted only after a --lenient repair; counted in `converted` too
     reasons: dict[str, Counter[str]] = field(
         default_factory=lambda: {FAILED: Counter(), SKIPPED: Counter(), CONVERTED: Counter()}
     )
@@ -45,12 +46,14 @@ class ConversionStats:
             self.reasons[outcome.status][outcome.reason] += 1
         if outcome.fallback:
             self.parser_fallbacks += 1
+        if outcome.recovered:
+            self.recovered += 1
 
     def merge(self, other: ConversionStats) -> None:
         """Adds another shard's counts into this one."""
         for name in (
             "inputs", "converted", "failed", "skipped", "sequences", "notes", "bytes_read",
-            "parser_fallbacks",
+            "parser_fallbacks", "recovered",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for status, counter in other.reasons.items():
@@ -78,6 +81,7 @@ class ConversionStats:
             "notes": self.notes,
             "bytes_converted": self.bytes_read,
             "parser_fallbacks": self.parser_fallbacks,
+            "recovered": self.recovered,
             "reasons": {
                 status: dict(counter.most_common())
                 for status, counter in sorted(self.reasons.items())

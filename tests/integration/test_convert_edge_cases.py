@@ -13,15 +13,15 @@ from musicgen.storage import layout
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 
-# note-seq's verdict on each file (tests/testdata/datasets/midi/edge-cases/README.md);
-# None = converted.
+# note-seq's verdict on each file (tests/testdata/datasets/midi/edge-cases/README.md), None =
+# converted; for the two files players read, the reason names the cause, not mido's error.
 EXPECTED = {
     "jazzsoft__test-empty-file.mid": "empty_file",
     "jazzsoft__test-corrupt-file-missing-byte.mid": "truncated",
     "jazzsoft__test-corrupt-file-extra-byte.mid": None,
     "jazzsoft__test-illegal-message-all.mid": "undefined_status_byte",
-    "jazzsoft__test-non-midi-track.mid": "bad_chunk_header",
-    "jazzsoft__test-running-status-sysex.mid": "truncated",
+    "jazzsoft__test-non-midi-track.mid": "unknown_chunk",
+    "jazzsoft__test-running-status-sysex.mid": "running_status_across_sysex",
     "jazzsoft__test-2-tracks-type-2.mid": None,
     "note_seq__example_event_order.mid": None,
     "symusic__Issue104_Bizarre_Love_Triangle2.mid": "data_byte_out_of_range",
@@ -51,3 +51,24 @@ def test_every_edge_case_is_accounted_for(
             assert failed[name]["reason"] == reason, name
             assert failed[name]["message"], name
             assert failed[name]["uri"].endswith(name)
+
+
+def test_lenient_recovers_the_files_players_read_and_counts_them(
+    edge_cases_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    cfg = ConvertConfig(input=str(edge_cases_dir), output=str(out), lenient=True)
+    report = convert_corpus(cfg)
+    stats = json.loads((out / layout.STATS).read_text())
+    recoverable = {
+        n for n, r in EXPECTED.items() if r in ("unknown_chunk", "running_status_across_sysex")
+    }
+    strict_converted = sum(r is None for r in EXPECTED.values())
+    assert stats["recovered"] == report.stats.recovered == len(recoverable) == 2
+    assert stats["converted"] == strict_converted + 2
+    assert stats["inputs"] == stats["converted"] + stats["failed"] + stats["skipped"]
+    rows = [json.loads(line) for line in (out / layout.FAILURES).read_text().splitlines()]
+    recovered = {r["relpath"]: r for r in rows if r["outcome"] == "converted"}
+    assert set(recovered) == recoverable
+    assert all(r["message"].startswith("recovered (--lenient)") for r in recovered.values())
+    assert "2 of them recovered by --lenient" in report.summary()
