@@ -96,6 +96,7 @@ def run_model_name(cfg: GenerateConfig) -> str:
 def generate_batch(cfg: GenerateConfig) -> BatchReport:
     """Generates (or completes) one batch; see the module docstring."""
     from musicgen.generate.loaded_run import load_run
+    from musicgen.generate.support import check_supported
     from musicgen.ray_tasks import init_ray
 
     started = time.monotonic()
@@ -111,6 +112,7 @@ def generate_batch(cfg: GenerateConfig) -> BatchReport:
         primer=storage.absolute(cfg.primer) if cfg.primer else None,
     )
     run = load_run(cfg.run)  # fails fast, in the driver, on a bad run directory
+    check_supported(run, cfg)  # and on a setting the family cannot honour
     prefix = layout.batch_prefix(cfg.output, run_model_name(cfg), date, batch_id)
     # Before the first delete: the batch must not land inside the run it reads, and the
     # output bucket must exist, or every actor would fail (and retry) only after the work.

@@ -248,7 +248,7 @@ def primer_events(primer: Any, config: PerformanceConfig) -> IntArray:
     from note_seq import performance_lib, sequences_lib
 
     if config.note_performance:
-        raise ConfigError("generation from the note encoding is not supported yet")
+        raise ConfigError(f"{config.name}: a note-encoding primer is note_generator.primer_notes")
     if primer is None or not len(primer.notes):
         return np.array([NO_EVENT], np.int64)
     quantized = sequences_lib.quantize_note_sequence_absolute(primer, STEPS_PER_SECOND)
@@ -268,6 +268,8 @@ def primer_events(primer: Any, config: PerformanceConfig) -> IntArray:
 
 def decode(events: IntArray, config: PerformanceConfig, settings: PerformanceSettings) -> Any:
     """Events back to a NoteSequence exactly as Magenta's generator does."""
+    if config.note_performance:  # NotePerformance.to_sequence: no length, no duration cap
+        return perf.decode_note_tuples(events, config.num_velocity_bins)
     performance = perf.ids_to_performance(events, config.num_velocity_bins)
     performance.set_length(settings.num_steps)
     return performance.to_sequence(max_note_duration=settings.max_note_duration)
@@ -286,8 +288,12 @@ def generate(
     runs Magenta's single request of ``ceil(4 * density * seconds)`` steps per piece.
     """
     config: PerformanceConfig = model.performance_config
-    if config.encoding is Encoding.NOTE:
-        raise ConfigError("generation from the note encoding is not supported yet")
+    if config.encoding is Encoding.NOTE:  # one RNN step per note: its own sampling loop
+        from musicgen.generate.note_generator import generate_notes
+
+        return generate_notes(
+            PerformanceStepper(model, settings), settings, seeds, primer, max_events
+        )
     stepper = PerformanceStepper(model, settings)
     prime = primer_events(primer, config)
     state, logits, clock = _run_primer(stepper, prime)
