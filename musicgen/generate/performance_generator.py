@@ -14,7 +14,6 @@ the weights, and a batch of B rows costs one matmul per layer per step.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +42,9 @@ from musicgen.generate.sampling import (
 )
 
 NO_EVENT = perf.TIME_SHIFT_OFFSET + 100  # TIME_SHIFT(100), Magenta's empty primer
-_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_FUSED: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+# The compiled functions of a model live on the model itself (``generation_cache``): a global
+# cache keyed by the model would hold them, and through them the model, forever.
+_CACHE_ATTRIBUTE = "_musicgen_generation_cache"
 MAX_NOTE_DURATION_SECONDS = 5.0
 
 
@@ -167,9 +167,10 @@ class PerformanceStepper:
         self.sizes = [cell.units for cell in self.cells]
         # One compiled step per model, kept across calls: generating piece after piece must
         # not pay for tracing each time.
-        step = _COMPILED.get(model)
+        cache = generation_cache(model)
+        step = cache.get("step")
         if step is None:
-            step = _COMPILED[model] = tf.function(self._step_graph, reduce_retracing=True)
+            step = cache["step"] = tf.function(self._step_graph, reduce_retracing=True)
         self._step = step
 
     def zero_state(self, batch: int) -> list[np.ndarray]:
@@ -203,6 +204,18 @@ class PerformanceStepper:
     def select(self, state: list[np.ndarray], rows: IntArray) -> list[np.ndarray]:
         """The state of ``rows``, in that order."""
         return [s[rows] for s in state]
+
+
+def generation_cache(model: Any) -> dict[str, Any]:
+    """The model's own cache of compiled generation functions, freed with the model.
+
+    Stored in the instance ``__dict__`` directly: Keras tracks attributes set the usual way,
+    and a cache is not part of the model's state.
+    """
+    cache = vars(model).get(_CACHE_ATTRIBUTE)
+    if cache is None:
+        cache = vars(model)[_CACHE_ATTRIBUTE] = {}
+    return cache
 
 
 def _optional_layer(model: Any, name: str) -> Any:
@@ -399,7 +412,7 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
     """
     import tensorflow as tf
 
-    cache = _FUSED.setdefault(stepper.model, {})
+    cache = generation_cache(stepper.model).setdefault("fused", {})
     if settings in cache:
         return cache[settings]
     config = stepper.config
