@@ -33,6 +33,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.magenta_side import matmul_gflops  # noqa: E402 - after the path
 from benchmarks.train import make_examples, require_pop909  # noqa: E402 - after the path
 
 BATCH = 64
@@ -50,21 +51,6 @@ def timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
         count = fn()
         rates.append(count / (time.perf_counter() - began))
     return {"records": count, "records_per_s": round(statistics.median(rates), 1)}
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    import tensorflow as tf
-
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
-    matmul = tf.function(lambda x, y: tf.matmul(x, y))
-    matmul(a, b).numpy()  # traced and warmed
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        matmul(a, b).numpy()
-        times.append(time.perf_counter() - began)
-    return round(2 * n**3 / statistics.median(times) / 1e9, 1)
 
 
 def training_need(dataset: Path, steps: int) -> dict[str, Any]:

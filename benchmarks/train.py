@@ -1,13 +1,16 @@
-"""Training throughput on this CPU: steps/s and events/s per worker, 1 -> 2 Ray Train workers.
+"""Training throughput on this CPU, beside Magenta's own training step, in one invocation.
 
-    .venv/bin/python benchmarks/train.py [--songs 40] [--steps 12] [--out results/train.json]
+    .venv/bin/python benchmarks/train.py [--steps 20] [--warmup 5] [--records 256]
+        [--scaling --songs 40 --scaling-steps 12] [--out results/train.json]
 
-POP909 songs are converted and turned into compact performance_with_dynamics examples (full
-augmentation), then each model is trained with the real `musicgen train` driver (Ray Train,
-custom MultiWorkerMirroredStrategy step) for ``--steps`` steps at the same global batch with 1
-and with 2 workers. Rates are medians of the logged windows after the first (which includes
-tf.function tracing). Magenta's own training here (benchmarks-and-data.md §5): 0.183 steps/s,
-4,959 events/s for 3 x 512, batch 64, every batch padded to 511 steps.
+Side by side (always): Magenta's 3 x 512 performance_with_dynamics graph, timed by the harness in
+../shared/magenta/ (its own input queue, ``sess.run(train_op)``), and our step on the same
+records (Magenta's golden training examples, turned into our compact format), batch 64, 2
+threads. Both report medians over ``--steps`` steps after ``--warmup`` untimed ones (our first
+call traces; nothing traced is timed), per real event and per padded position, and their
+achieved GFLOP/s beside this machine's float32 and bfloat16 matmul GFLOP/s, measured in the
+same run. ``--scaling`` adds the 1 -> 2 Ray Train worker comparison through the real driver on
+POP909 songs.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks import magenta_side  # noqa: E402  (needs the repository on the path)
+
 # The big benchmark data (README "Development"): $MUSICGEN_DATA, else ../shared beside the checkout.
 DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
 POP909 = DATA / "datasets" / "midi" / "pop909" / "midi"
@@ -95,31 +102,138 @@ def run(
     }
 
 
+SIDE_BY_SIDE = {"layers": [512, 512, 512], "input_mode": "one_hot"}
+CONFIG = "performance_with_dynamics"
+
+
+def our_step(dataset: Path, steps: int, warmup: int, batch: int) -> dict[str, Any]:
+    """Our training step (the distributed step function the workers run, one worker) on the
+    dataset's batches: distinct batches, as Magenta's queue gives, read ahead of the timing."""
+    import tensorflow as tf
+
+    from musicgen.examples.encoding_info import read_encoding_info
+    from musicgen.examples.readers import list_shards
+    from musicgen.models.registry import get_family
+    from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig
+    from musicgen.train.step import build_optimizer, make_train_step
+
+    info = read_encoding_info(str(dataset))
+    family = get_family("performance_rnn")
+    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in SIDE_BY_SIDE.items()}
+    model = family.build(ModelConfig(family="performance_rnn", **spec), info)
+    optimizer = build_optimizer(OptimizerConfig(), mixed_precision=False)
+    optimizer.build(model.trainable_variables)
+    data = family.dataset(
+        list_shards(str(dataset), "train"), info, DataConfig(dataset=str(dataset)),
+        batch_size=batch, training=True, seed=0, num_shards=1, shard_index=0,
+    )  # fmt: skip
+    batches = list(data.take(steps + warmup))
+    step = make_train_step(
+        tf.distribute.get_strategy(), family, model, optimizer, OptimizerConfig(), data.element_spec
+    )
+    times, events, padded, losses = [], [], [], []
+    for i, b in enumerate(batches):
+        began = time.perf_counter()
+        out = {k: float(v) for k, v in step(b).items()}  # float(): the step has finished
+        if i >= warmup:
+            times.append(time.perf_counter() - began)
+            events.append(int(tf.reduce_sum(b["mask"])))
+            padded.append(int(tf.size(b["mask"])))
+        losses.append(out.get("loss_sum", 0.0) / max(out.get("weight", 1.0), 1.0))
+    total = sum(times)
+    return {
+        "median_step_s": statistics.median(times),
+        "steps_per_s": len(times) / total,
+        "events_per_s": sum(events) / total,
+        "padded_positions_per_s": sum(padded) / total,
+        "mean_events_per_step": statistics.mean(events),
+        "mean_padded_positions_per_step": statistics.mean(padded),
+        "trainable_params": int(sum(int(tf.size(v)) for v in model.trainable_variables)),
+    }
+
+
+def side_by_side(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Magenta's step and ours on the same records, and the machine's limit, in one run."""
+    import tensorflow as tf
+
+    from musicgen.encodings.performance_configs import get_config
+
+    # The harness gives Magenta 2 intra- and inter-op threads (--threads 2): the same for us.
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(2)
+
+    records = magenta_side.golden_training_records(CONFIG)
+    config = get_config(CONFIG)
+    flops = magenta_side.lstm_train_flops_per_position(
+        config.input_size, SIDE_BY_SIDE["layers"], config.num_event_classes
+    )
+    limit = {
+        "matmul_float32_gflops": magenta_side.matmul_gflops("float32"),
+        "matmul_bfloat16_gflops": magenta_side.matmul_gflops("bfloat16"),
+    }
+    magenta = magenta_side.run_harness(
+        "bench_train.py", "--config", CONFIG, "--examples", str(records),
+        "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", "64",
+        "--threads", "2", "--max-records", str(args.records), "--seed", "1234",
+    )  # fmt: skip
+    dataset = magenta_side.magenta_records_as_compact(records, CONFIG, tmp / "ex", args.records)
+    ours = our_step(dataset, args.steps, args.warmup, 64)
+    rows = {}
+    for name, r in (("magenta", magenta), ("musicgen", ours)):
+        rows[name] = {
+            "median_step_s": round(r["median_step_s"], 3),
+            "steps_per_s": round(r["steps_per_s"], 4),
+            "events_per_s": round(r["events_per_s"], 1),
+            "padded_positions_per_s": round(r["padded_positions_per_s"], 1),
+            "achieved_gflops": round(r["padded_positions_per_s"] * flops / 1e9, 1),
+        }
+    return {
+        "model": "3x512 one-hot, batch 64, float32, 2 threads",
+        "records": args.records,
+        "measured_steps": args.steps,
+        "warmup_steps": args.warmup,
+        "machine": limit,
+        **rows,
+        "ratio_events_per_s": round(ours["events_per_s"] / magenta["events_per_s"], 2),
+        "ratio_padded_positions_per_s": round(
+            ours["padded_positions_per_s"] / magenta["padded_positions_per_s"], 2
+        ),
+        "musicgen_share_of_float32_limit": round(
+            rows["musicgen"]["achieved_gflops"] / limit["matmul_float32_gflops"], 2
+        ),
+        "magenta_share_of_float32_limit": round(
+            rows["magenta"]["achieved_gflops"] / limit["matmul_float32_gflops"], 2
+        ),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps (side by side)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--records", type=int, default=256, help="Magenta records used")
+    parser.add_argument("--scaling", action="store_true", help="also 1 -> 2 Ray Train workers")
     parser.add_argument("--songs", type=int, default=40)
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--scaling-steps", type=int, default=12)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/train.json")
     args = parser.parse_args()
-    require_pop909()
-    from musicgen.ray_tasks import init_ray
-
-    results: dict[str, Any] = {
-        "config": "performance_with_dynamics",
-        "songs": args.songs,
-        "magenta_here": {"steps_per_s": 0.183, "events_per_s": 4959, "model": "3x512, batch 64"},
-    }
+    results: dict[str, Any] = {"config": CONFIG}
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = make_examples(args.songs, Path(tmp))
-        init_ray(None, 2)
-        for name, spec in MODELS.items():
-            one = run(dataset, Path(tmp) / "runs", name, spec, 1, args.steps)
-            two = run(dataset, Path(tmp) / "runs", name, spec, 2, args.steps)
-            results[name] = {
-                "1_worker": one,
-                "2_workers": two,
-                "scaling_1_to_2": round(two["events_per_s"] / one["events_per_s"], 2),
-            }
+        results["side_by_side"] = side_by_side(args, Path(tmp))
+        if args.scaling:
+            require_pop909()
+            from musicgen.ray_tasks import init_ray
+
+            dataset = make_examples(args.songs, Path(tmp))
+            init_ray(None, 2)
+            for name, spec in MODELS.items():
+                one = run(dataset, Path(tmp) / "runs", name, spec, 1, args.scaling_steps)
+                two = run(dataset, Path(tmp) / "runs", name, spec, 2, args.scaling_steps)
+                results[name] = {
+                    "1_worker": one,
+                    "2_workers": two,
+                    "scaling_1_to_2": round(two["events_per_s"] / one["events_per_s"], 2),
+                }
     text = json.dumps(results, indent=2)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
