@@ -118,10 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--use-gpu", action="store_const", const=True, help="one GPU per worker")
     train.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
     train.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
+    train.add_argument(
+        "--init-from",
+        metavar="RUN_DIR",
+        help="fine-tune: start from this run's weights and model (a trained run, or one "
+        "`musicgen import-magenta` wrote); its encoding must be the dataset's",
+    )
     _add_common(train)
     from musicgen import cli_generate
 
     cli_generate.add_parsers(sub, _add_common)
+    from musicgen import cli_magenta
+
+    cli_magenta.add_parsers(sub)
     from musicgen.schedule import launcher  # imports no kubernetes/TF/Ray until it runs
 
     schedule = sub.add_parser(
@@ -272,6 +281,7 @@ def run_train(args: argparse.Namespace) -> int:
         "use_gpu": args.use_gpu,
         "address": args.address,
         "num_cpus": args.num_cpus,
+        "init_from": args.init_from,
     }
     base = {"data": {"dataset": args.dataset}} if args.dataset else None
     cfg = resolve_config(TrainConfig, args, flags, base)
@@ -308,6 +318,20 @@ def run_render(args: argparse.Namespace) -> int:
     return cli_generate.run_render(args)
 
 
+def run_import_magenta(args: argparse.Namespace) -> int:
+    """`musicgen import-magenta`."""
+    from musicgen import cli_magenta
+
+    return cli_magenta.run_import(args)
+
+
+def run_export_magenta(args: argparse.Namespace) -> int:
+    """`musicgen export-magenta`."""
+    from musicgen import cli_magenta
+
+    return cli_magenta.run_export(args)
+
+
 def run_schedule_generation(args: argparse.Namespace) -> int:
     """`musicgen schedule-generation`."""
     from musicgen.schedule import launcher
@@ -323,6 +347,8 @@ COMMANDS = {
     "generate": run_generate,
     "pull": run_pull,
     "render": run_render,
+    "import-magenta": run_import_magenta,
+    "export-magenta": run_export_magenta,
 }
 
 

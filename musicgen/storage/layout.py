@@ -69,6 +69,7 @@ MODEL = "model.keras"
 REPORT = "report.json"  # a run's summary, and a generated batch's commit mark
 WORKERS = "workers"
 RAY = "ray"  # Ray Train's own bookkeeping (its copies of our checkpoints, run snapshots)
+MAGENTA_PROVENANCE = "magenta.json"  # an imported Magenta model's source, sha256 and mapping
 CHECKPOINT_SUFFIXES = (".keras", ".json")  # the model with its optimizer; then the mark
 _CHECKPOINT_RE = re.compile(r"^ckpt-(\d{8})\.(keras|json)$")
 
@@ -144,6 +145,11 @@ class RunDir:
     @property
     def ray_storage(self) -> str:
         return self.path(RAY)
+
+    @property
+    def magenta(self) -> str:
+        """``magenta.json``: where an imported Magenta bundle or checkpoint came from."""
+        return self.path(MAGENTA_PROVENANCE)
 
     def worker(self, rank: int) -> str:
         """``workers/rank-<r>.json``: pid at start, step and weights checksum at the end."""

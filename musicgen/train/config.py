@@ -181,6 +181,8 @@ class TrainConfig:
             checkpoint).
         address: Ray cluster address; None: the job's cluster, or an embedded local Ray.
         num_cpus: CPUs for the embedded local Ray.
+        init_from: Another run directory (trained, or imported from Magenta) whose weights a
+            new run starts from, with that run's model; its encoding must be the dataset's.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -202,6 +204,7 @@ class TrainConfig:
     max_failures: int = 2
     address: str | None = None
     num_cpus: int | None = None
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.data.dataset:

@@ -124,9 +124,11 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     from ray.train.tensorflow import TensorflowTrainer
 
     from musicgen.ray_tasks import init_ray
+    from musicgen.train.init_from import resolve_init_from
     from musicgen.train.loop import train_loop_per_worker
 
     check_inputs(cfg)
+    cfg = resolve_init_from(cfg)  # the source run's model, and its encoding checked
     cfg = with_run_id(absolute_paths(cfg))
     run_id = str(cfg.run_id)
     run = run_dir_of(cfg)

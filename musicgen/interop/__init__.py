@@ -1,0 +1,1 @@
+"""Interoperability with other projects' model files (Magenta's GeneratorBundles, for now)."""
