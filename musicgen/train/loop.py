@@ -11,9 +11,15 @@ not depend on the worker count), writes ``metrics.jsonl``, TensorBoard events, c
 Resume: a (re)started worker group restores the newest checkpoint in the run directory (weights,
 optimizer variables, step) and continues from there. The data stream does not resume at its old
 position: it restarts with a fresh shuffle seeded by ``seed + step``, so a resumed run sees
-different, but reproducible, batches. A non-finite loss (the same on every rank, as it is
-all-reduced) stops every rank at the same step; rank 0 records it in ``metrics.jsonl`` and the
-driver turns it into an error, instead of a retry that would diverge again.
+different, but reproducible, batches.
+
+Host reads: a step's stats stay on the device, summed (:mod:`musicgen.train.device_totals`); the
+loop reads them only at log, evaluation and checkpoint steps; in between, Python never waits for
+the device, which runs ahead on the queued steps. A non-finite loss (the same on every rank, as
+it is all-reduced) is found at that read, which every rank makes at the same step, and stops them
+all there before anything is evaluated or saved; rank 0 records the first non-finite step in
+``metrics.jsonl`` and the driver turns it into an error, instead of a retry that would diverge
+again.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ from musicgen.config import from_dict
 from musicgen.errors import InputError, ObjectNotFound
 from musicgen.examples.encoding_info import EncodingInfo, read_encoding_info
 from musicgen.examples.readers import list_shards
-from musicgen.models.family import LOSS_SUM, WEIGHT, ModelFamily
+from musicgen.models.family import WEIGHT, ModelFamily
 from musicgen.train import checkpoints as ckpts
 from musicgen.train.config import TrainConfig
-from musicgen.train.metrics import MetricsLog, TensorBoard, Window, add_totals
+from musicgen.train.device_totals import DeviceTotals, Fetched
+from musicgen.train.metrics import MetricsLog, TensorBoard, Window
 from musicgen.train.run_dir import run_dir_of
 
 if TYPE_CHECKING:
@@ -98,28 +105,37 @@ class Worker:
     def run(self) -> None:
         import keras
 
+        from musicgen.train.step import optimizer_state
+
         cfg = self.cfg
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if cfg.use_mixed_precision else "float32"
-        )
+        # Before the model is built: its layers take their compute dtype from the global policy.
+        policy = "mixed_float16" if cfg.use_mixed_precision else "float32"
+        keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(cfg.seed)
         info = read_encoding_info(cfg.data.dataset)
         train_files = list_shards(cfg.data.dataset, cfg.data.train_split)
         model, optimizer = self._build(info)
         start = self._restore(model, optimizer)
-        self._write_worker({"start_step": start, "pid": os.getpid()})
+        # What this rank starts from, restored or new: resumes are checked against it.
+        began = {"start_step": start, "policy": policy,
+                 **{f"start_{k}": v for k, v in optimizer_state(optimizer).items()},
+                 "start_weights_sha256": weights_checksum(model)}  # fmt: skip
+        self._write_worker({**began, "pid": os.getpid()})
         metrics = MetricsLog(self.run_dir.metrics, start) if self.chief else None
         board = TensorBoard(self.run_dir.tensorboard) if self.chief else None
         evaluate = self._evaluator(model, info) if self.chief else None
-        step = start
+        step, diverged = start, False
         try:
-            step = self._train(model, optimizer, info, train_files, start, metrics, board, evaluate)
+            step, diverged = self._train(
+                model, optimizer, info, train_files, start, metrics, board, evaluate
+            )
         finally:
             if board is not None:
                 board.close()
-        final = {"final_step": step, "weights_sha256": weights_checksum(model), "pid": os.getpid()}
-        self._write_worker({"start_step": start, **final})
-        if self.chief and step >= cfg.num_steps:
+        final = {"final_step": step, "diverged": diverged, **optimizer_state(optimizer),
+                 "weights_sha256": weights_checksum(model), "pid": os.getpid()}  # fmt: skip
+        self._write_worker({**began, **final})
+        if self.chief and step >= cfg.num_steps and not diverged:
             with tempfile.TemporaryDirectory(prefix="musicgen-model-") as tmp:
                 local = Path(tmp) / "model.keras"
                 model.save(local)
@@ -138,6 +154,14 @@ class Worker:
     def _restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> int:
         latest = ckpts.latest_checkpoint(self.run_dir.checkpoints)
         if latest is None:
+            if self.cfg.init_from:  # a new fine-tuning run: the source's weights, fresh optimizer
+                from musicgen.train.init_from import load_initial_weights
+
+                source = load_initial_weights(
+                    model, self.cfg.init_from, self.family.custom_objects()
+                )
+                if self.chief:
+                    log.info("starting from the weights of %s", source)
             return 0
         ckpts.restore_checkpoint(latest, model, optimizer, self.family.custom_objects())
         if self.chief:
@@ -170,50 +194,69 @@ class Worker:
         metrics: MetricsLog | None,
         board: TensorBoard | None,
         evaluate: Callable[[], dict[str, float]] | None,
-    ) -> int:
+    ) -> tuple[int, bool]:
+        """Steps ``start + 1 .. num_steps``; returns the last step run and whether it diverged."""
         from musicgen.train.step import make_train_step
 
         cfg = self.cfg
         if start >= cfg.num_steps:
-            return start
+            return start, False
+        if evaluate is not None and start == 0 and cfg.init_from:
+            self._eval(0, evaluate, metrics, board)  # the source model on this data: the baseline
         dataset = self._dataset(files, info, cfg.seed + start)
         train_step = make_train_step(
             self.strategy, self.family, model, optimizer, cfg.optimizer, dataset.element_spec
         )
         batches: Iterator[Any] = iter(dataset)
-        window, started = Window(), time.monotonic()
+        pending, window, started = DeviceTotals(), Window(), time.monotonic()
         last: dict[str, float] = {}
         for step in range(start + 1, cfg.num_steps + 1):
-            stats = {k: float(v) for k, v in train_step(next(batches)).items()}
-            window.add(stats)
-            loss = stats[LOSS_SUM] / max(stats[WEIGHT], 1.0)
-            if not math.isfinite(loss):
-                if metrics is not None:
-                    metrics.add({"step": step, "split": "train", "event": DIVERGED, "loss": loss})
-                    metrics.flush()
-                log.error("training diverged at step %d: loss %s", step, loss)
-                return step
+            pending.add(step, train_step(next(batches)))
             final = step == cfg.num_steps
-            if step % cfg.log_every == 0 or final:
-                last = self._log(step, window, started, metrics, board)
+            logs = step % cfg.log_every == 0 or final
+            evals = evaluate is not None and (
+                (cfg.eval_every > 0 and step % cfg.eval_every == 0) or final
+            )
+            saves = step % cfg.checkpoint_every == 0 or final
+            if not (logs or evals or saves):
+                continue  # nothing read back: the device runs ahead (module docstring)
+            fetched = pending.fetch()
+            if fetched.diverged_at is not None:
+                self._diverged(fetched, metrics)
+                return step, True
+            window.add(fetched.totals, steps=fetched.steps)
+            if logs:
+                last = self._log(step, window, started, optimizer, metrics, board)
                 window.reset()
-            if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or final):
+            if evaluate is not None and evals:
                 last |= {
                     f"eval_{k}": v for k, v in self._eval(step, evaluate, metrics, board).items()
                 }
-            if step % cfg.checkpoint_every == 0 or final:
+            if saves:
                 self._checkpoint(model, step, last, metrics, board)
-        return cfg.num_steps
+        return cfg.num_steps, False
+
+    def _diverged(self, fetched: Fetched, metrics: MetricsLog | None) -> None:
+        step, loss = fetched.diverged_at, fetched.diverged_loss
+        if metrics is not None:
+            metrics.add({"step": step, "split": "train", "event": DIVERGED, "loss": loss})
+            metrics.flush()
+        log.error("training diverged at step %s: loss %s", step, loss)
 
     def _log(
         self,
         step: int,
         window: Window,
         started: float,
+        optimizer: keras.optimizers.Optimizer,
         metrics: MetricsLog | None,
         board: TensorBoard | None,
     ) -> dict[str, float]:
+        from musicgen.train.step import optimizer_state
+
         summary = self.family.summarize(window.totals) | window.rates(WEIGHT)
+        if "loss_scale" in (state := optimizer_state(optimizer)):
+            summary["loss_scale"] = state["loss_scale"]  # falling steadily: float16 overflows
         if metrics is not None and board is not None:
             wall = time.monotonic() - started
             metrics.add({"step": step, "split": "train", **summary, "wall_s": wall})
@@ -245,9 +288,10 @@ class Worker:
             )  # fmt: skip
             if cfg.eval_batches is not None:
                 ds = ds.take(cfg.eval_batches)
-            totals: dict[str, float] = {}
+            sums = DeviceTotals()
             for batch in ds:
-                add_totals(totals, ((k, float(v)) for k, v in eval_step(batch).items()))
+                sums.add(sums.steps + 1, eval_step(batch))
+            totals = sums.fetch().totals  # one host read for the whole evaluation
             return self.family.summarize(totals) if totals else {}
 
         return evaluate

@@ -129,8 +129,9 @@ class Window:
         self.steps = 0
         self.started = time.monotonic()
 
-    def add(self, stats: Mapping[str, float]) -> None:
-        self.steps += 1
+    def add(self, stats: Mapping[str, float], steps: int = 1) -> None:
+        """Adds ``steps`` steps' summed stats (the trainer reads them in sums, not per step)."""
+        self.steps += steps
         for key, value in stats.items():
             self.totals[key] = self.totals.get(key, 0.0) + value
 

@@ -47,6 +47,19 @@ def build_optimizer(cfg: OptimizerConfig, mixed_precision: bool) -> keras.optimi
     return keras.optimizers.LossScaleOptimizer(adam) if mixed_precision else adam
 
 
+def optimizer_state(optimizer: keras.optimizers.Optimizer) -> dict[str, float]:
+    """The optimizer's update count and, under loss scaling, its loss scale.
+
+    Reads variables back to the host: for progress lines and worker records, never per step.
+    """
+    import keras
+
+    state = {"optimizer_iterations": float(optimizer.iterations.numpy())}
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        state["loss_scale"] = float(optimizer.dynamic_scale.numpy())
+    return state
+
+
 def clip(grads: list[tf.Tensor], cfg: OptimizerConfig) -> list[tf.Tensor]:
     """Per-tensor ``clip_by_norm`` (clip_norm) or ``clip_by_global_norm`` (global_clip_norm)."""
     import tensorflow as tf

@@ -73,3 +73,45 @@ def test_restoring_into_another_shape_names_the_file(tmp_path: Path) -> None:
     assert latest is not None
     with pytest.raises(ckpts.CheckpointError, match=r"ckpt-00000001\.keras"):
         ckpts.restore_checkpoint(latest, other, adam, {})
+
+
+def test_restore_gives_back_the_loss_scale_and_its_counter(tmp_path: Path) -> None:
+    """A mixed-precision run resumes with its dynamic loss scale, not the initial 2**15."""
+    import keras
+    import tensorflow as tf
+
+    def tiny_model_and_loss_scale() -> tuple[keras.Model, keras.optimizers.LossScaleOptimizer]:
+        inputs = keras.Input((None, 3))
+        hidden = keras.layers.LSTM(4, return_sequences=True)(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2, dtype="float32")(hidden))
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-2))
+        optimizer.build(model.trainable_variables)
+        model.compile(optimizer=optimizer)
+        return model, optimizer
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, optimizer = tiny_model_and_loss_scale()
+        assert model.layers[1].compute_dtype == "float16"
+        x = np.ones((2, 5, 3), np.float32)
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                loss = optimizer.scale_loss(tf.reduce_mean(model(x) ** 2))
+            optimizer.apply(tape.gradient(loss, model.trainable_variables),
+                            model.trainable_variables)  # fmt: skip
+        optimizer.dynamic_scale.assign(1024.0)  # as if overflows had halved it five times
+        ckpts.save_checkpoint(model, str(tmp_path), 3, {}, str(tmp_path))
+        latest = ckpts.latest_checkpoint(str(tmp_path))
+        assert latest is not None
+
+        fresh, fresh_optimizer = tiny_model_and_loss_scale()
+        assert float(fresh_optimizer.dynamic_scale) == 2.0**15
+        ckpts.restore_checkpoint(latest, fresh, fresh_optimizer, {})
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert float(fresh_optimizer.dynamic_scale) == 1024.0
+    assert int(fresh_optimizer.step_counter) == 3
+    assert int(fresh_optimizer.iterations) == 3
+    for a, b in zip(optimizer.variables + model.weights,
+                    fresh_optimizer.variables + fresh.weights, strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
