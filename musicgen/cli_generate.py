@@ -36,6 +36,8 @@ def add_parsers(sub: Any, add_common: Any) -> None:
         ("--num-steps", int, "PerformanceRNN length in 10 ms steps, primer included (3000)"),
         ("--num-frames", int, "piano-roll frames to generate (128)"),
         ("--temperature", float, "sampling temperature (1.0)"),
+        ("--top-k", int, "sample among the k likeliest tokens (0: off)"),
+        ("--top-p", float, "nucleus sampling: smallest set with mass >= p (1.0: off)"),
         ("--beam-size", int, "Magenta beam search: beam size (1)"),
         ("--branch-factor", int, "Magenta beam search: branch factor (1)"),
         ("--steps-per-iteration", int, "Magenta beam search: steps per iteration (1)"),
@@ -44,6 +46,7 @@ def add_parsers(sub: Any, add_common: Any) -> None:
         ("--pitch-class-histogram", str, "12 comma-separated weights (pitch-conditioned)"),
         ("--primer", str, "a MIDI file to continue (local or gs://)"),
         ("--render", int, "render this many pieces as PNG/WAV (2)"),
+        ("--compare-records", int, "held-out records for report.json's corpus comparison (200)"),
         ("--num-actors", int, "generator actors (default: one per CPU)"),
         ("--num-gpus", float, "GPUs per actor (0)"),
         ("--address", str, "Ray cluster address (default: embedded local Ray)"),
@@ -102,7 +105,8 @@ def run_pull(args: argparse.Namespace) -> int:
     report = pull(args.source, args.dest, latest=args.latest, model=args.model)
     print(
         f"pulled {report.source} -> {args.dest}: {report.downloaded} downloaded, "
-        f"{report.repaired} repaired, {report.skipped} already there ({report.bytes} bytes)"
+        f"{report.repaired} repaired, {report.skipped} already there, {report.page_files} "
+        f"report.html files fetched ({report.bytes} bytes)"
     )
     return EXIT_OK
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from musicgen import __version__, storage
+from musicgen.generate.actor_pool import ClusterResources
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import (
     ManifestRow,
@@ -37,6 +38,7 @@ from musicgen.generate.manifest import (
     write_report,
 )
 from musicgen.generate.quality import CorpusIndex, batch_summary, metrics_of_bytes
+from musicgen.generate.review import review_batch
 from musicgen.storage import layout
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,11 @@ class GeneratorActor:
     def __init__(self, cfg: dict[str, Any], prefix: str, batch_id: str, corpus: Any) -> None:
         import ray
 
+        from musicgen.generate.actor_pool import shares_gpu
+
+        if shares_gpu(float(cfg.get("num_gpus", 0.0))):
+            enable_memory_growth()  # before anything below touches TensorFlow
+
         from musicgen.generate.samples import SampleMaker
 
         if isinstance(corpus, ray.ObjectRef):
@@ -83,6 +90,20 @@ class GeneratorActor:
             "row": np.array([r.to_json() for r in rows], dtype=object),
             "timing": np.array(timing, dtype=object),
         }
+
+
+def enable_memory_growth() -> int:
+    """Lets TensorFlow take GPU memory as it needs it instead of all of it at start, so that
+    actors sharing a GPU (``num_gpus`` < 1) fit beside each other; returns the GPUs set.
+
+    Must run before TensorFlow initializes the GPUs in this process (it raises otherwise).
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return len(gpus)
 
 
 def run_model_name(cfg: GenerateConfig) -> str:
@@ -141,6 +162,9 @@ def generate_batch(cfg: GenerateConfig) -> BatchReport:
     write_manifest(prefix, ordered)
     renders = render_some(prefix, ordered[: cfg.render])
     report = _report(cfg, run, prefix, ordered, timing, renders)
+    # The corpus comparison, the plots and report.html: before report.json, the commit mark.
+    report = review_batch(prefix, run, ordered, report, render=cfg.render,
+                          compare_records=cfg.compare_records)  # fmt: skip
     write_report(prefix, report)
     return BatchReport(
         prefix, ordered, len(todo), len(existing), time.monotonic() - started, report
@@ -155,10 +179,16 @@ def _fan_out(
 
     import ray
 
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    actors = cfg.num_actors or (max(1, gpus // max(cfg.num_gpus, 1e-9)) if cfg.num_gpus else cpus)
-    actors = int(max(1, min(actors, -(-len(todo) // cfg.batch_size))))
+    from musicgen.generate.actor_pool import pool_size
+
+    pool = pool_size(
+        num_actors=cfg.num_actors,
+        num_gpus=cfg.num_gpus,
+        calls=-(-len(todo) // cfg.batch_size),
+        cluster=cluster_resources(),
+        max_gpu_actors=cfg.max_gpu_actors,
+    )
+    log.info("actor pool: %d to %d actors (%s)", pool.min_size, pool.max_size, pool.basis)
     corpus_ref = ray.put(corpus)
     if not log.isEnabledFor(logging.DEBUG):  # our own progress lines are enough
         context = ray.data.DataContext.get_current()
@@ -174,8 +204,9 @@ def _fan_out(
             "corpus": corpus_ref,
         },
         batch_size=cfg.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=0 if cfg.num_gpus else 1,
+        compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
+        # GPU actors too: between GPU calls the sampling loop is Python, on a CPU of its own.
+        num_cpus=1,
         num_gpus=cfg.num_gpus or None,
         # Ray Data restarts a lost actor and retries its unfinished batch by default
         # (max_restarts / max_task_retries -1); a piece written twice is the same object.
@@ -191,7 +222,32 @@ def _fan_out(
     missing = sorted(set(todo) - set(out))
     if missing:
         raise RuntimeError(f"generation lost pieces {missing[:10]} of {prefix}")
-    return out, calls, actors
+    return out, calls, pool.max_size
+
+
+def cluster_resources() -> ClusterResources:
+    """The connected cluster's CPUs and GPUs now, and its autoscaler's GPU ceiling if known.
+
+    The ceiling comes from the cluster config the autoscaler reports to the GCS, read with the
+    call Ray Train itself makes to check that a worker group can ever fit (a private Ray API:
+    any failure to read it means "not published").
+    """
+    import ray
+
+    now = ray.cluster_resources()
+    max_gpus: float | None = None
+    try:
+        from ray._private.state import state
+
+        limits = state.get_max_resources_from_cluster_config()
+    except Exception as exc:  # noqa: BLE001 - private API; its absence is not an error
+        log.debug("no autoscaler limits: %s", exc)
+        limits = None
+    if limits:
+        max_gpus = float(limits.get("GPU", 0))
+    return ClusterResources(
+        cpus=float(now.get("CPU", 0)), gpus=float(now.get("GPU", 0)), max_gpus=max_gpus
+    )
 
 
 def _timing(calls: list[dict[str, Any]], pieces: int, actors: int, wall_s: float) -> dict[str, Any]:

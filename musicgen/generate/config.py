@@ -25,6 +25,9 @@ class GenerateConfig:
         num_steps: PerformanceRNN: length in 10 ms steps, primer included (Magenta: 3000).
         num_frames: Piano-roll models: frames to generate.
         temperature: Sampling temperature.
+        top_k: Sample among the k likeliest tokens (piano-roll keys: of a frame); 0: off.
+        top_p: Nucleus sampling: the smallest set of tokens with mass >= p (piano-roll keys:
+            of each key's on/off draw); 1.0: off.
         beam_size: Magenta's beam search (PerformanceRNN).
         branch_factor: Magenta's beam search branching.
         steps_per_iteration: Magenta's beam search pruning interval.
@@ -36,8 +39,15 @@ class GenerateConfig:
         primer: A MIDI file (local or gs://) to continue; None: Magenta's empty primer.
         render: Render this many samples as PNG (and WAV where fluidsynth is installed).
         memorization_records: Training records indexed for the memorization check (0: off).
-        num_actors: Generator actors (None: one per CPU, or per GPU with num_gpus).
-        num_gpus: GPUs per actor.
+        compare_records: Held-out (eval split) records the batch is compared with, and at most
+            as many of the batch's pieces, in report.json's ``corpus_comparison`` (0: off).
+        num_actors: A fixed pool of generator actors. None: one per CPU present; with
+            num_gpus, a pool that grows with the GPUs the cluster adds, up to the autoscaler's
+            maximum (see :mod:`musicgen.generate.actor_pool`).
+        num_gpus: GPUs per actor; a fraction shares a GPU (TensorFlow's memory then grows as
+            needed instead of being taken whole). GPU actors reserve one CPU too.
+        max_gpu_actors: The GPU pool's ceiling where the cluster does not publish its
+            autoscaler's maximum (num_actors unset).
         address: Ray cluster address; None: the job's cluster or an embedded local Ray.
         num_cpus: CPUs for the embedded local Ray.
     """
@@ -53,6 +63,8 @@ class GenerateConfig:
     num_steps: int = 3000
     num_frames: int = 128
     temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
     beam_size: int = 1
     branch_factor: int = 1
     steps_per_iteration: int = 1
@@ -64,8 +76,10 @@ class GenerateConfig:
     primer: str | None = None
     render: int = 2
     memorization_records: int = 2000
+    compare_records: int = 200
     num_actors: int | None = None
     num_gpus: float = 0.0
+    max_gpu_actors: int = 4
     address: str | None = None
     num_cpus: int | None = None
 
@@ -77,8 +91,16 @@ class GenerateConfig:
                 raise ConfigError(f"generate: {name} must be >= 1, got {getattr(self, name)}")
         if not self.temperature > 0:
             raise ConfigError(f"generate: temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(
+                f"generate: top_k must be >= 0 and top_p in (0, 1], got {self.top_k}, {self.top_p}"
+            )
+        if self.compare_records < 0:
+            raise ConfigError(f"generate: compare_records must be >= 0, got {self.compare_records}")
         if self.num_actors is not None and self.num_actors < 1:
             raise ConfigError(f"generate: num_actors must be >= 1, got {self.num_actors}")
+        if self.max_gpu_actors < 1:
+            raise ConfigError(f"generate: max_gpu_actors must be >= 1, got {self.max_gpu_actors}")
         if self.render < 0 or self.memorization_records < 0 or self.num_gpus < 0:
             raise ConfigError("generate: render, memorization_records and num_gpus must be >= 0")
         if self.pitch_class_histogram is not None:

@@ -423,6 +423,7 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
             perf.event_inputs(np.arange(config.num_event_classes), config).astype(np.float32)
         )
     temperature = float(settings.sampling.temperature)
+    top_k, top_p = settings.sampling.top_k, float(settings.sampling.top_p)
 
     def model_inputs(picks: Any, clocks: Any) -> Any:
         """The pick as the model's input row, with the control for the next position."""
@@ -436,7 +437,7 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
     def fused(logits: Any, state: list[Any], clocks: Any, scores: Any, uniforms: Any) -> Any:
         live = clocks < total
         logp = tf.nn.log_softmax(tf.cast(logits, tf.float32) / temperature)
-        cdf = tf.cumsum(tf.exp(logp), axis=-1)
+        cdf = tf.cumsum(tf.exp(_truncated(logp, top_k, top_p)), axis=-1)
         target = uniforms * cdf[:, -1]
         picks = tf.reduce_sum(tf.cast(cdf < target[:, None], tf.int32), axis=-1)
         picks = tf.minimum(picks, tf.shape(logp)[-1] - 1)
@@ -450,6 +451,23 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
 
     cache[settings] = tf.function(fused, reduce_retracing=True)
     return cache[settings]
+
+
+def _truncated(logp: Any, top_k: int, top_p: float) -> Any:
+    """``sampling.truncate`` in TensorFlow, unnormalised (the sampler scales by the total)."""
+    import tensorflow as tf
+
+    if top_k and top_k < logp.shape[-1]:
+        kth = tf.math.top_k(logp, k=top_k, sorted=True).values[:, -1:]
+        logp = tf.where(logp >= kth, logp, -np.inf)
+    if top_p < 1.0:
+        probs = tf.exp(logp - tf.reduce_logsumexp(logp, axis=-1, keepdims=True))
+        ordered = tf.sort(probs, axis=-1, direction="DESCENDING")
+        before = tf.cumsum(ordered, axis=-1, exclusive=True)
+        size = tf.maximum(tf.reduce_sum(tf.cast(before < top_p - 1e-6, tf.int32), axis=-1), 1)
+        least = tf.gather(ordered, size - 1, batch_dims=1)
+        logp = tf.where(probs >= least[:, None], logp, -np.inf)
+    return logp
 
 
 def _sample_batch_fused(

@@ -1,5 +1,8 @@
 """Copies a complete generated batch to a local folder, verified and resumable.
 
+With the pieces come ``report.html`` and the files it shows (renders, audio, plots), listed
+with their sha256 in the report's ``report_html`` section, so the pulled page works offline.
+
 Only batches with ``report.json`` are pulled (it is written last, so an unfinished batch is never
 mistaken for a finished one). Each MIDI file is streamed into a temp file beside its target, hashed
 on the way and renamed only when its SHA-256 matches the manifest, so an interrupted or corrupt
@@ -11,17 +14,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from musicgen import storage
 from musicgen.errors import ObjectNotFound, StorageError
 from musicgen.generate.manifest import ManifestRow, parse_manifest, read_report
-from musicgen.storage.layout import MANIFEST, REPORT, latest_batch
+from musicgen.storage.layout import (
+    MANIFEST,
+    PLOTS,
+    RENDERS,
+    REPORT,
+    REPORT_HTML,
+    latest_batch,
+)
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_PAGE_DIRS = (RENDERS, PLOTS)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$")  # no "..", no hidden files
 
 
 class ChecksumMismatch(StorageError):
@@ -38,7 +52,8 @@ class PullReport:
         downloaded: Files that were missing locally and were fetched.
         repaired: Local files whose hash did not match and were fetched again.
         skipped: Local files already matching the manifest.
-        bytes: Bytes fetched (downloaded + repaired).
+        bytes: Bytes fetched (downloaded + repaired), page files included.
+        page_files: Files of ``report.html`` (the page, renders, audio, plots) fetched.
     """
 
     source: str
@@ -47,6 +62,7 @@ class PullReport:
     repaired: int
     skipped: int
     bytes: int
+    page_files: int = 0
 
     @property
     def files(self) -> int:
@@ -71,6 +87,10 @@ def _matches(path: Path, row: ManifestRow) -> bool:
 
 
 def _fetch(source_uri: str, target: Path, row: ManifestRow) -> int:
+    return _fetch_verified(source_uri, target, row.sha256, row.size)
+
+
+def _fetch_verified(source_uri: str, target: Path, sha256: str, expected_size: int | None) -> int:
     """Streams one object into ``target`` atomically, verifying it before the rename."""
     digest = hashlib.sha256()
     size = 0
@@ -79,12 +99,13 @@ def _fetch(source_uri: str, target: Path, row: ManifestRow) -> int:
             digest.update(chunk)
             size += len(chunk)
             dst.write(chunk)
-        if digest.hexdigest() != row.sha256:
+        if digest.hexdigest() != sha256:
             # Raised inside the writer: its temp file is discarded, the target is untouched.
+            said = "" if expected_size is None else f", manifest says {expected_size}"
             raise ChecksumMismatch(
                 source_uri,
-                f"sha256 mismatch: manifest says {row.sha256}, downloaded {digest.hexdigest()} "
-                f"({size} bytes, manifest says {row.size})",
+                f"sha256 mismatch: manifest says {sha256}, downloaded {digest.hexdigest()} "
+                f"({size} bytes{said})",
             )
     return size
 
@@ -143,7 +164,7 @@ def pull(
     prefix = resolve_source(source, latest=latest, model=model)
     report_uri, manifest_uri = storage.join(prefix, REPORT), storage.join(prefix, MANIFEST)
     try:
-        read_report(prefix)  # validates; the bytes are re-read below to copy them verbatim
+        report = read_report(prefix)  # validates; the bytes are re-read below to copy verbatim
     except ObjectNotFound as exc:
         raise ObjectNotFound(prefix, f"batch is incomplete (no {REPORT}); not pulling it") from exc
     manifest_bytes = storage.read_bytes(manifest_uri)
@@ -168,11 +189,42 @@ def pull(
             log.info("repaired %s (hash did not match)", target)
         else:
             downloaded += 1
+    page_files, page_bytes = _pull_page(prefix, folder, report, report_uri)
     storage.write_bytes(str(folder / MANIFEST), manifest_bytes)
     storage.write_bytes(str(folder / REPORT), storage.read_bytes(report_uri))
-    result = PullReport(prefix, str(folder), downloaded, repaired, skipped, fetched)
+    result = PullReport(
+        prefix, str(folder), downloaded, repaired, skipped, fetched + page_bytes, page_files
+    )
     log.info(
         "pulled %s -> %s: %d downloaded, %d repaired, %d skipped, %d bytes",
         prefix, folder, downloaded, repaired, skipped, fetched,
     )  # fmt: skip
     return result
+
+
+def _page_target(dest: Path, name: Any, report_uri: str) -> Path:
+    """Where a page file goes: ``report.html`` or ``renders/``/``plots/`` + one safe name."""
+    parts = name.split("/") if isinstance(name, str) else []
+    safe = bool(parts) and all(_SAFE_NAME.match(p) for p in parts)
+    if not safe or not (parts == [REPORT_HTML] or (len(parts) == 2 and parts[0] in _PAGE_DIRS)):
+        raise StorageError(report_uri, f"report_html: bad file name {name!r}")
+    return dest.joinpath(*parts)
+
+
+def _pull_page(prefix: str, dest: Path, report: dict[str, Any], report_uri: str) -> tuple[int, int]:
+    """Fetches ``report.html`` and its files (verified, skipping matches); (files, bytes)."""
+    section = report.get("report_html")
+    if not isinstance(section, dict):
+        return 0, 0  # a batch from before the page existed
+    wanted = {section.get("page"): section.get("sha256"), **(section.get("files") or {})}
+    fetched = count = 0
+    for name, sha256 in sorted(wanted.items(), key=lambda item: str(item[0])):
+        target = _page_target(dest, name, report_uri)
+        if not isinstance(sha256, str):
+            raise StorageError(report_uri, f"report_html: no sha256 for {name!r}")
+        if target.is_file() and _file_sha256(target) == sha256:
+            continue
+        storage.makedirs(str(target.parent))
+        fetched += _fetch_verified(storage.join(prefix, name), target, sha256, None)
+        count += 1
+    return count, fetched

@@ -96,7 +96,7 @@ def scale_consistency(ns: NoteSequence) -> float | None:
     return float(best / hist.sum())
 
 
-def _quarters(ns: NoteSequence, times: np.ndarray) -> np.ndarray:
+def quarters(ns: NoteSequence, times: np.ndarray) -> np.ndarray:
     """Quarter-note position of each time, integrating the sequence's tempo map."""
     starts, qpms = tempo_map(ns)
     seg_quarters = np.concatenate([[0.0], np.cumsum(np.diff(starts) * qpms[:-1] / 60.0)])
@@ -111,7 +111,7 @@ def empty_beat_rate(ns: NoteSequence) -> float | None:
         return None
     starts = np.array([n.start_time for n in ns.notes], np.float64)
     ends = np.array([n.end_time for n in ns.notes], np.float64)
-    q0, q1, (q_end,) = (_quarters(ns, a) for a in (starts, ends, np.array([end])))
+    q0, q1, (q_end,) = (quarters(ns, a) for a in (starts, ends, np.array([end])))
     n_beats = max(1, math.ceil(q_end - _EPS))
     first = np.clip(np.floor(q0 + _EPS).astype(np.int64), 0, n_beats - 1)
     stop = np.clip(np.ceil(q1 - _EPS).astype(np.int64), first + 1, n_beats)  # a hit sounds once

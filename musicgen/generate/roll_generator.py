@@ -21,7 +21,14 @@ import numpy as np
 from musicgen.encodings import biaxial
 from musicgen.encodings.chords import OOV_ID, SILENCE_ID
 from musicgen.encodings.pianoroll import DEFAULT_QPM, PianoRoll, decode
-from musicgen.generate.sampling import LoopDetector, SamplingSettings, choose, log_softmax
+from musicgen.generate.sampling import (
+    LoopDetector,
+    SamplingSettings,
+    check_truncation,
+    choose,
+    log_softmax,
+    truncate_bernoulli,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class RollSettings:
         temperature: Logits are divided by it before the sigmoid.
         argmax: Threshold at 0.5 instead of sampling.
         qpm: Tempo of the decoded MIDI.
+        top_k: Keys: only the k likeliest keys of a frame may sound (``truncate_bernoulli``;
+            the biaxial model, which draws keys bottom-up, sounds at most k per frame); chords:
+            the k likeliest chords. 0: off.
+        top_p: Keys: nucleus of each key's on/off draw; chords: nucleus of the chord
+            distribution. 1.0: off.
     """
 
     num_frames: int = 128
@@ -41,10 +53,13 @@ class RollSettings:
     temperature: float = 1.0
     argmax: bool = False
     qpm: float = DEFAULT_QPM
+    top_k: int = 0
+    top_p: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.steps_per_quarter < 1 or not self.temperature > 0:
             raise ValueError(f"bad roll settings: {self}")
+        check_truncation(self.top_k, self.top_p)
 
 
 @dataclass
@@ -80,7 +95,8 @@ def _bernoulli(
     """Keys on (``argmax``: at or above ``threshold``), and the log-likelihood of that choice,
     per row."""
     p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64) / settings.temperature))
-    on = p >= threshold if settings.argmax else uniforms < p
+    allowed = truncate_bernoulli(p, settings.top_k, settings.top_p)
+    on = allowed >= threshold if settings.argmax else uniforms < allowed
     eps = 1e-12
     ll = np.where(on, np.log(p + eps), np.log(1 - p + eps)).sum(axis=-1)
     return on, ll
@@ -162,16 +178,21 @@ def generate_biaxial(
         note_state = [tf.zeros((n, c.units)) for c in note_cells for _ in range(2)]
         below = tf.zeros((n, 2))
         plays, arts, lls = [], [], tf.zeros((n,))
+        sounding = tf.zeros((n,))
         for k in range(p):  # unrolled at trace time: one graph per frame step
             x = tf.concat([time_out[:, k], below], axis=-1)
             out, note_state = _run_cells(note_cells, x, note_state)
             logit = dense(out) / settings.temperature
             prob = tf.sigmoid(tf.cast(logit, tf.float32))
+            allowed = _truncated_keys(prob, settings.top_p)
             if settings.argmax:
-                pick = tf.cast(prob >= 0.5, tf.float32)
+                pick = tf.cast(allowed >= 0.5, tf.float32)
             else:
-                pick = tf.cast(uniforms[:, k] < prob, tf.float32)
+                pick = tf.cast(uniforms[:, k] < allowed, tf.float32)
+            if settings.top_k:  # keys are drawn bottom-up: at most top_k sound per frame
+                pick = pick * tf.cast(sounding < settings.top_k, tf.float32)[:, None]
             play = pick[:, 0]
+            sounding += play
             art = pick[:, 1] * play  # only a sounding note can articulate
             ll = play * tf.math.log(prob[:, 0] + 1e-12) + (1 - play) * tf.math.log(
                 1 - prob[:, 0] + 1e-12
@@ -230,7 +251,11 @@ def generate_chords(
     vocabulary = model.vocabulary
     n = len(seeds)
     sampling = SamplingSettings(
-        temperature=settings.temperature, argmax=settings.argmax, loop_window=loop_window
+        temperature=settings.temperature,
+        argmax=settings.argmax,
+        loop_window=loop_window,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
     )
     prime_frames, prime_onsets = _primer(primer, model.vocabulary.num_pitches)
     prime_ids = (
@@ -314,6 +339,16 @@ def generate_seq2seq(
         onsets.append((on & ~frames[-1].astype(bool)).astype(np.float32))
         frames.append(on.astype(np.float32))
     return _pieces(seeds, frames, onsets, scores, settings, 21)
+
+
+def _truncated_keys(prob: Any, top_p: float) -> Any:
+    """``truncate_bernoulli``'s nucleus of each on/off draw, in TensorFlow."""
+    import tensorflow as tf
+
+    if top_p >= 1.0:
+        return prob
+    prob = tf.where((prob > 0.5) & (prob >= top_p), tf.ones_like(prob), prob)
+    return tf.where((prob < 0.5) & (1.0 - prob >= top_p), tf.zeros_like(prob), prob)
 
 
 def _row(frames: np.ndarray, onsets: np.ndarray) -> np.ndarray:

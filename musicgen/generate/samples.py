@@ -41,7 +41,13 @@ def midi_bytes(ns: Any) -> bytes:
 
 def settings_of(cfg: GenerateConfig, family: str) -> dict[str, Any]:
     """The sampling settings recorded with every sample (JSON values)."""
-    common = {"temperature": cfg.temperature, "argmax": cfg.argmax, "seed_base": cfg.seed}
+    common = {
+        "temperature": cfg.temperature,
+        "top_k": cfg.top_k,
+        "top_p": cfg.top_p,
+        "argmax": cfg.argmax,
+        "seed_base": cfg.seed,
+    }
     if family == "performance_rnn":
         return {
             **common,
@@ -153,6 +159,8 @@ class SampleMaker:
                     steps_per_iteration=cfg.steps_per_iteration,
                     argmax=cfg.argmax,
                     loop_window=cfg.loop_window,
+                    top_k=cfg.top_k,
+                    top_p=cfg.top_p,
                 ),
                 notes_per_second=cfg.notes_per_second,
                 pitch_class_histogram=cfg.histogram(),
@@ -176,6 +184,8 @@ class SampleMaker:
             steps_per_quarter=self.run.info.steps_per_quarter or 4,
             temperature=cfg.temperature,
             argmax=cfg.argmax,
+            top_k=cfg.top_k,
+            top_p=cfg.top_p,
         )
         primer = _primer_roll(self.primer, roll_settings.steps_per_quarter) if self.primer else None
         if family == "chord_lstm":

@@ -1,5 +1,13 @@
-"""Batched samplers over a model's step function: temperature sampling, Magenta's beam search,
-argmax with loop-breaking. Pure numpy; the model side is a :class:`Stepper`.
+"""Batched samplers over a model's step function: temperature sampling with optional top-k and
+nucleus (top-p) truncation, Magenta's beam search, argmax with loop-breaking. Pure numpy; the
+model side is a :class:`Stepper`.
+
+Truncation keeps the tokens whose probability (after the temperature) is at least a threshold:
+the k-th largest probability (top-k), then, on what is left renormalised, the smallest
+probability of the smallest set of tokens whose mass reaches p (nucleus, Holtzman et al. 2020).
+A token tied with the threshold is kept, so the result never depends on how ties are ordered.
+Scores (log-likelihoods, beam ranking) stay those of the tempered model: truncation changes
+which tokens may be drawn, not how likely the model found them.
 
 Every row of a batch draws from its own ``numpy.random.Generator`` seeded per sample, so a
 sample depends only on its seed and the model, never on which other samples share its batch
@@ -32,6 +40,9 @@ class SamplingSettings:
         argmax: Take the most likely token instead of sampling...
         loop_window: ...except when the last ``loop_window`` tokens repeat an earlier run
             (loop-breaking): then sample. 0 disables the check.
+        top_k: Sample only among the ``top_k`` most likely tokens (0: all).
+        top_p: Sample only from the nucleus, the smallest set of tokens with mass >= ``top_p``
+            (1.0: all).
     """
 
     temperature: float = 1.0
@@ -40,10 +51,13 @@ class SamplingSettings:
     steps_per_iteration: int = 1
     argmax: bool = False
     loop_window: int = 8
+    top_k: int = 0
+    top_p: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        check_truncation(self.top_k, self.top_p)
         for name in ("beam_size", "branch_factor", "steps_per_iteration"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -74,6 +88,73 @@ def log_softmax(logits: FloatArray, temperature: float = 1.0) -> FloatArray:
     z = np.asarray(logits, np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def check_truncation(top_k: int, top_p: float) -> None:
+    """Validates top-k/top-p settings.
+
+    Raises:
+        ValueError: If ``top_k`` < 0 or ``top_p`` is not in (0, 1].
+    """
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0 (0: off), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (1: off), got {top_p}")
+
+
+def truncate(log_probs: FloatArray, top_k: int = 0, top_p: float = 1.0) -> FloatArray:
+    """Row-wise top-k then nucleus truncation of normalised log-probabilities.
+
+    Args:
+        log_probs: ``[B, C]`` log-probabilities (e.g. :func:`log_softmax` at the temperature).
+        top_k: Keep the ``top_k`` likeliest tokens (and any tied with the last); 0: all.
+        top_p: Keep the smallest set of likeliest tokens whose mass reaches ``top_p`` (and any
+            tied with its least likely); 1.0: all.
+
+    Returns:
+        ``[B, C]`` log-probabilities renormalised over the kept tokens, ``-inf`` elsewhere.
+    """
+    out = np.asarray(log_probs, np.float64)
+    if top_k and top_k < out.shape[-1]:
+        kth = -np.partition(-out, top_k - 1, axis=-1)[..., top_k - 1 : top_k]
+        out = np.where(out >= kth, out, -np.inf)
+        out = out - np.logaddexp.reduce(out, axis=-1, keepdims=True)
+    if top_p < 1.0:
+        probs = np.exp(out)
+        ordered = -np.sort(-probs, axis=-1)
+        before = np.cumsum(ordered, axis=-1) - ordered  # mass of the likelier tokens
+        # The tolerance keeps a set whose mass is p up to rounding (0.5 + 0.3 vs 0.8) exact.
+        size = np.maximum((before < top_p - 1e-9).sum(axis=-1, keepdims=True), 1)
+        least = np.take_along_axis(ordered, size - 1, axis=-1)
+        out = np.where(probs >= least, out, -np.inf)
+        out = out - np.logaddexp.reduce(out, axis=-1, keepdims=True)
+    return out
+
+
+def truncate_bernoulli(probs: FloatArray, top_k: int = 0, top_p: float = 1.0) -> FloatArray:
+    """Top-k and nucleus truncation of a frame of independent keys (``[B, P]`` probabilities
+    that each key sounds), for the piano-roll families.
+
+    Top-k keeps the ``top_k`` keys likeliest to sound and silences the others, so at most k
+    sound (keys tied in probability go lowest first: an untrained model's first frame can
+    have all 88 tied, and keeping ties would not cap anything). Nucleus truncation applies
+    to each key's own two-outcome distribution: the smallest set of outcomes with mass >= p is
+    the likelier outcome alone when its probability reaches p, so a key at least ``top_p``
+    likely always sounds, one at most ``1 - top_p`` likely never does, and the rest are drawn.
+
+    Returns:
+        The truncated probabilities.
+    """
+    out = np.asarray(probs, np.float64)
+    if top_k and top_k < out.shape[-1]:
+        order = np.argsort(-out, axis=-1, kind="stable")
+        keep = np.zeros(out.shape, bool)
+        np.put_along_axis(keep, order[..., :top_k], True, axis=-1)
+        out = np.where(keep, out, 0.0)
+    if top_p < 1.0:
+        out = np.where((out > 0.5) & (out >= top_p), 1.0, out)
+        out = np.where((out < 0.5) & (1.0 - out >= top_p), 0.0, out)
+    return out
 
 
 def sample_rows(log_probs: FloatArray, rngs: Sequence[np.random.Generator]) -> IntArray:
@@ -119,14 +200,16 @@ def choose(
     rngs: Sequence[np.random.Generator],
     loops: Sequence[LoopDetector] | None = None,
 ) -> IntArray:
-    """The next token of every row: sampled at the temperature, or argmax with loop-breaking."""
+    """The next token of every row: sampled at the temperature (within top-k/top-p), or argmax
+    with loop-breaking (which samples the same way)."""
     tempered = log_softmax(log_probs, settings.temperature)
+    allowed = truncate(tempered, settings.top_k, settings.top_p)
     if not settings.argmax:
-        return sample_rows(tempered, rngs)
+        return sample_rows(allowed, rngs)
     picks = tempered.argmax(axis=-1).astype(np.int64)
     for row, detector in enumerate(loops or ()):
         if detector.looping:
-            picks[row] = sample_rows(tempered[row : row + 1], [rngs[row]])[0]
+            picks[row] = sample_rows(allowed[row : row + 1], [rngs[row]])[0]
     return picks
 
 

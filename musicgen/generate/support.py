@@ -46,6 +46,15 @@ def unsupported_settings(family: str, encoding: str, cfg: GenerateConfig) -> lis
         problems.append(f"pitch_class_histogram: {config.name} is not pitch-conditioned")
     if cfg.disable_conditioning and not config.optional_conditioning:
         problems.append(f"disable_conditioning: {config.name} has no optional conditioning")
+    disabled = cfg.disable_conditioning and config.optional_conditioning
+    if Control.DENSITY in config.controls and cfg.notes_per_second is None and not disabled:
+        problems.append(f"notes_per_second: {config.name} needs it (or disable_conditioning)")
+    if (
+        Control.PITCH_HISTOGRAM in config.controls
+        and cfg.pitch_class_histogram is None
+        and not disabled
+    ):
+        problems.append(f"pitch_class_histogram: {config.name} needs it (or disable_conditioning)")
     return problems
 
 

@@ -165,6 +165,11 @@ GENERATED = "generated"
 MANIFEST = "manifest.jsonl"
 MIDI_SUFFIX = ".mid"
 INDEX_DIGITS = 5
+# Beside them, for people: report.html (static, relative links only, so it reads the same from
+# a bucket or a pulled folder), the renders of the first pieces and the feature plots it shows.
+REPORT_HTML = "report.html"
+RENDERS = "renders"
+PLOTS = "plots"
 
 # One path component: no slashes, no leading dot (hidden/temp files), nothing a URL mangles.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$")
@@ -276,6 +281,16 @@ def sample_name(sample: str) -> str:
         The file name.
     """
     return f"{_check_name('sample id', sample)}{MIDI_SUFFIX}"
+
+
+def render_name(sample: str, suffix: str) -> str:
+    """``renders/<sample_id><suffix>`` (``.png``, ``.wav``, ``.ogg``), relative to the batch."""
+    return f"{RENDERS}/{_check_name('sample id', sample)}{suffix}"
+
+
+def plot_name(feature: str) -> str:
+    """``plots/<feature>.png``, a corpus-comparison plot, relative to the batch."""
+    return f"{PLOTS}/{_check_name('feature', feature)}.png"
 
 
 def latest_batch(root: storage.UriLike, model: str | None = None) -> str:

@@ -17,6 +17,7 @@ from musicgen.corpus.pipeline import convert_corpus
 from musicgen.examples.pipeline import make_examples
 from musicgen.generate.batch import generate_batch
 from musicgen.generate.config import GenerateConfig
+from musicgen.generate.corpus_compare import FEATURES
 from musicgen.generate.manifest import read_manifest, read_report
 from musicgen.generate.pull import pull
 from musicgen.generate.quality import GENERATION_FACTS, metrics_of_bytes
@@ -83,6 +84,17 @@ def test_batch_lands_in_the_bucket_with_manifest_report_and_renders(
     assert "pitch_class_entropy" in done["quality"]
     assert done["memorization"]["longest_shared_run"] is not None
     assert storage.exists(storage.join(prefix, "renders", "b1-00000.png"))
+    # Judged against the held-out split (Yang & Lerch), with a page for people beside it.
+    comparison = done["corpus_comparison"]
+    assert comparison["batch_pieces"] == 6
+    assert comparison["corpus_pieces"] > 0
+    assert set(comparison["features"]) == set(FEATURES)
+    assert all(0 <= f["oa"] <= 1 for f in comparison["features"].values())
+    page = done["report_html"]
+    assert page["page"] == layout.REPORT_HTML
+    assert storage.exists(storage.join(prefix, layout.REPORT_HTML))
+    assert {layout.render_name("b1-00000", ".png"), layout.render_name("b1-00000", ".ogg"),
+            *(layout.plot_name(f) for f in FEATURES)} == set(page["files"])  # fmt: skip
     # Honest speed: loading and tracing are apart from generation.
     timing = done["timing"]
     assert timing["pieces"] == 6
@@ -96,7 +108,7 @@ def test_batch_lands_in_the_bucket_with_manifest_report_and_renders(
         assert row.metrics["log_likelihood"] < 0
 
     # A re-run changes nothing, not even a byte of the manifest or the report.
-    files = (layout.MANIFEST, layout.REPORT)
+    files = (layout.MANIFEST, layout.REPORT, layout.REPORT_HTML, *page["files"])
     first = {name: storage.read_bytes(storage.join(prefix, name)) for name in files}
     for text in first.values():
         assert b"nan" not in text.lower()
@@ -118,7 +130,7 @@ def test_batch_lands_in_the_bucket_with_manifest_report_and_renders(
     after = {r.uri: storage.read_bytes(storage.join(prefix, r.uri)) for r in read_manifest(prefix)}
     assert after == before  # same seeds, same model: the very same pieces
     names = sorted(storage.basename(f.uri) for f in storage.list_files(prefix, recursive=False))
-    assert names == sorted([*before, "manifest.jsonl", "report.json"])  # nothing duplicated
+    assert names == sorted([*before, "manifest.jsonl", "report.json", "report.html"])
 
     # Pull verifies and resumes.
     dest = tmp_path / "pulled"
@@ -127,12 +139,31 @@ def test_batch_lands_in_the_bucket_with_manifest_report_and_renders(
     (dest / "b1-00001.mid").unlink()
     assert pull(prefix, str(dest)).downloaded == 1
     assert json.loads((dest / "report.json").read_text())["num_samples"] == 6
+    for name in [layout.REPORT_HTML, *page["files"]]:  # the page and what it shows
+        assert (dest / name).read_bytes() == storage.read_bytes(storage.join(prefix, name))
     # Every metric of the bytes is what a puller computes from the file it got.
     for row in rows:
         of_bytes = {k: v for k, v in row.metrics.items() if k not in GENERATION_FACTS}
         assert metrics_of_bytes((dest / row.uri).read_bytes(), corpus=None) == {
             k: v for k, v in of_bytes.items() if k != "longest_shared_run"
         }
+
+
+def test_top_k_and_top_p_reach_the_generator_and_are_recorded(
+    performance_run: str, tmp_path: Path
+) -> None:
+    # Top-1 sampling is greedy decoding: every seed gives the same piece.
+    cfg = GenerateConfig(run=performance_run, output=str(tmp_path), num_samples=3, batch_size=3,
+                         batch_id="g1", date="2026-12-01", num_steps=200, render=0,
+                         compare_records=0, top_k=1, top_p=0.9)  # fmt: skip
+    report = generate_batch(cfg)
+    assert len({r.sha256 for r in report.rows}) == 1
+    assert len({r.seed for r in report.rows}) == 3
+    assert report.rows[0].settings["top_k"] == 1
+    assert report.rows[0].settings["top_p"] == 0.9
+    assert report.report["corpus_comparison"] == {"skipped": "compare_records is 0"}
+    nucleus = GenerateConfig(**{**cfg.__dict__, "batch_id": "g2", "top_k": 0, "top_p": 0.95})
+    assert len({r.sha256 for r in generate_batch(nucleus).rows}) == 3
 
 
 def test_a_killed_actor_is_retried_and_the_batch_completes(roll_run: str, tmp_path: Path) -> None:
@@ -176,6 +207,10 @@ def test_generate_cli_and_render(
     assert main(argv) == 0
     assert "2 pieces at" in capsys.readouterr().out
     midi = next(out.rglob("c1-00000.mid"))
+    # Piano-roll runs are compared with their held-out split (JSB's "valid") too.
+    comparison = json.loads(next(out.rglob("report.json")).read_text())["corpus_comparison"]
+    assert comparison["corpus_pieces"] > 0
+    assert comparison["batch_pieces"] == 2
     assert main(["render", str(midi), "--png", str(tmp_path / "a.png")]) == 0
     assert (tmp_path / "a.png").stat().st_size > 1000
     assert main(["generate", "--run", str(tmp_path / "nope"), "--output", str(out)]) == 2

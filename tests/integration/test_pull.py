@@ -150,3 +150,50 @@ def test_pull_refuses_gcs_destination_and_unsafe_names(root: str, tmp_path: Path
     storage.write_text(manifest, text)
     with pytest.raises(StorageError, match="bad object name"):
         pull.pull(prefix, tmp_path / "out")
+
+
+def _write_page(prefix: str, files: dict[str, bytes], names: dict[str, str] | None = None) -> None:
+    """Gives a batch a report.html and its files, listed (with sha256) as the batch job does."""
+    page = b"<!DOCTYPE html><title>b</title>"
+    for name, data in {layout.REPORT_HTML: page, **files}.items():
+        storage.write_bytes(storage.join(prefix, name), data)
+    listed = {(names or {}).get(n, n): hashlib.sha256(d).hexdigest() for n, d in files.items()}
+    write_report(prefix, {"samples": SAMPLES, "report_html": {
+        "page": layout.REPORT_HTML, "sha256": hashlib.sha256(page).hexdigest(), "files": listed,
+    }})  # fmt: skip
+
+
+def test_pull_brings_the_page_and_its_files_verified(root: str, tmp_path: Path) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b6")
+    files = {layout.render_name("b6-00000", ".png"): b"\x89PNG roll",
+             layout.render_name("b6-00000", ".ogg"): b"OggS audio",
+             layout.plot_name("pitch_range"): b"\x89PNG plot"}  # fmt: skip
+    _write_page(prefix, files)
+    dest = tmp_path / "out"
+    first = pull.pull(prefix, dest)
+    assert (first.downloaded, first.page_files) == (SAMPLES, 1 + len(files))
+    for name, data in files.items():
+        assert (dest / name).read_bytes() == data
+    assert (dest / layout.REPORT_HTML).read_bytes() == storage.read_bytes(
+        storage.join(prefix, layout.REPORT_HTML)
+    )
+    assert pull.pull(prefix, dest).page_files == 0  # verified copies are kept
+    (dest / layout.plot_name("pitch_range")).write_bytes(b"stale")
+    assert pull.pull(prefix, dest).page_files == 1  # and a wrong one is fetched again
+    storage.write_bytes(storage.join(prefix, layout.render_name("b6-00000", ".ogg")), b"bad")
+    (dest / layout.render_name("b6-00000", ".ogg")).unlink()
+    with pytest.raises(pull.ChecksumMismatch, match=r"b6-00000\.ogg"):
+        pull.pull(prefix, dest)
+    assert not (dest / layout.render_name("b6-00000", ".ogg")).exists()
+
+
+@pytest.mark.parametrize("bad", ["../escape.png", "renders/../../x.png", "/abs.png",
+                                 "other/x.png", "renders/.hidden.png"])  # fmt: skip
+def test_pull_refuses_page_files_outside_the_page_folders(
+    root: str, tmp_path: Path, bad: str
+) -> None:
+    prefix = _write_batch(root, "2024-05-01", "b7")
+    _write_page(prefix, {"renders/ok.png": b"x"}, names={"renders/ok.png": bad})
+    with pytest.raises(StorageError, match="report_html: bad file name"):
+        pull.pull(prefix, tmp_path / "out")
+    assert not (tmp_path / "escape.png").exists()

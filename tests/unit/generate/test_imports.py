@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-MODULES = ["manifest", "pull", "render", "quality", "samples"]
+MODULES = ["manifest", "pull", "render", "quality", "samples", "corpus_compare", "heldout",
+           "report_html", "review"]  # fmt: skip
 HEAVY = ("tensorflow", "ray", "keras", "matplotlib", "google.cloud.storage")
 
 

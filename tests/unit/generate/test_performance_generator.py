@@ -121,3 +121,28 @@ def test_primer_from_a_real_midi_file(golden_dir: Path, models: dict) -> None:
     )
     assert np.array_equal(out[0].events[: len(events)], events)
     assert primer_events(None, config).tolist() == [NO_EVENT]
+
+
+def test_fused_top_k_and_nucleus_match_numpy_and_keep_seeds(models: dict) -> None:
+    import tensorflow as tf
+
+    from musicgen.generate.performance_generator import _truncated
+    from musicgen.generate.sampling import log_softmax, truncate
+
+    logits = np.random.default_rng(3).normal(size=(5, 40)) * 2
+    logp = log_softmax(logits)
+    for k, p in ((1, 1.0), (7, 1.0), (0, 0.5), (0, 0.9), (10, 0.8)):
+        kept_tf = np.isfinite(_truncated(tf.constant(logp, tf.float32), k, p).numpy())
+        assert np.array_equal(kept_tf, np.isfinite(truncate(logp, k, p))), (k, p)
+    model = models["embedding"]
+    # top-k 1 and a tiny nucleus are greedy decoding: the compiled sampler (plain sampling)
+    # must then equal argmax without loop-breaking (the numpy path).
+    greedy = generate(model, PerformanceSettings(
+        num_steps=300, sampling=SamplingSettings(argmax=True, loop_window=0)), [1])[0]  # fmt: skip
+    for sampling in (SamplingSettings(top_k=1), SamplingSettings(top_p=1e-6)):
+        out = generate(model, PerformanceSettings(num_steps=300, sampling=sampling), [1, 2])
+        assert np.array_equal(out[0].events, greedy.events)
+        assert np.array_equal(out[1].events, greedy.events)
+    nucleus = PerformanceSettings(num_steps=300, sampling=SamplingSettings(top_k=20, top_p=0.9))
+    batch, alone = generate(model, nucleus, [5, 6]), generate(model, nucleus, [6])
+    assert np.array_equal(batch[1].events, alone[0].events)  # still a function of the seed

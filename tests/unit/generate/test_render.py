@@ -108,3 +108,26 @@ def test_unreadable_midi_is_a_render_error(tmp_path: Path) -> None:
     with pytest.raises(render.RenderError, match="cannot read the MIDI"):
         render.render_png(b"not a midi file", tmp_path / "x.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_ogg_of_a_rendered_wav_is_small_reproducible_vorbis(tmp_path: Path) -> None:
+    path = in_testdata("datasets", "midi", "pop909", "midi", "001.mid")
+    wav = tmp_path / "001.wav"
+    render.render_wav(path, wav, sample_rate=22050)
+    first, second = tmp_path / "a.ogg", tmp_path / "b.ogg"
+    render.encode_ogg(wav, first)
+    render.encode_ogg(wav, second)
+    data = first.read_bytes()
+    assert data[:4] == b"OggS"
+    assert b"\x01vorbis" in data[:64]
+    assert data == second.read_bytes()  # a fixed stream serial: re-runs rewrite the same bytes
+    assert len(data) < wav.stat().st_size / 5
+
+
+def test_missing_oggenc_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(render.RenderError, match=r"oggenc not found.*apt-get install vorbis-tools"):
+        render.encode_ogg(tmp_path / "x.wav", tmp_path / "x.ogg")
+    assert not (tmp_path / "x.ogg").exists()

@@ -123,3 +123,12 @@ def test_seq2seq_primer_longer_than_a_chunk(models: dict) -> None:
     out = generate_seq2seq(models["seq2seq"], RollSettings(num_frames=3), [5], (frames, onsets))
     np.testing.assert_array_equal(out[0].frames[:6], frames)
     assert out[0].frames.shape == (9, 88)
+
+
+def test_chord_top_k_draws_only_the_likeliest_chords(models: dict) -> None:
+    # Top-1 sampling is greedy decoding, for every seed.
+    model = models["chord"]
+    greedy = generate_chords(model, RollSettings(num_frames=8, argmax=True), [1], loop_window=0)
+    top1 = generate_chords(model, RollSettings(num_frames=8, top_k=1), [1, 2], loop_window=0)
+    for piece in top1:
+        assert np.array_equal(piece.frames, greedy[0].frames)

@@ -27,9 +27,14 @@ def cfg(**kw: object) -> GenerateConfig:
         ("performance_rnn", "performance_with_dynamics", {"notes_per_second": 3.0},
          "not density-conditioned"),
         ("performance_rnn", "density_conditioned_performance_with_dynamics",
-         {"pitch_class_histogram": ",".join(["1"] * 12)}, "not pitch-conditioned"),
+         {"pitch_class_histogram": ",".join(["1"] * 12), "notes_per_second": 2.0},
+         "not pitch-conditioned"),
         ("performance_rnn", "performance", {"disable_conditioning": True},
          "no optional conditioning"),
+        ("performance_rnn", "density_conditioned_performance_with_dynamics", {},
+         "notes_per_second: density_conditioned_performance_with_dynamics needs it"),
+        ("performance_rnn", "pitch_conditioned_performance_with_dynamics", {},
+         "pitch_class_histogram: pitch_conditioned_performance_with_dynamics needs it"),
     ],
 )  # fmt: skip
 def test_inapplicable_settings_are_named(

@@ -101,3 +101,13 @@ def test_checkpoint_names_round_trip_and_reject_others() -> None:
         assert layout.checkpoint_step(other) is None
     with pytest.raises(ValueError, match="out of range"):
         layout.checkpoint_stem(10**8)
+
+
+def test_page_file_names_sit_in_their_folders_and_reject_paths() -> None:
+    assert layout.render_name("b1-00003", ".ogg") == "renders/b1-00003.ogg"
+    assert layout.plot_name("pitch_range") == "plots/pitch_range.png"
+    for bad in ("../x", "a/b", ".hidden"):
+        with pytest.raises(ValueError, match="bad"):
+            layout.plot_name(bad)
+        with pytest.raises(ValueError, match="bad"):
+            layout.render_name(bad, ".png")
