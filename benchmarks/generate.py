@@ -1,12 +1,15 @@
-"""Generation speed: batched (all rows advance together) vs one sequence at a time, same model,
-same machine, side by side in one run.
+"""Generation speed beside Magenta's own generator, in one invocation; batched vs one at a time.
 
-    .venv/bin/python benchmarks/generate.py [--batch 256 1024] [--seconds 10] [--out FILE.json]
+    .venv/bin/python benchmarks/generate.py [--batch 256 1024] [--seconds 10] [--events 1000]
+        [--beam-events 1000] [--out FILE.json]
 
-Two PerformanceRNN sizes, untrained (speed does not depend on the weights): the smoke preset
-(1 x 64, embedding) and Magenta's performance_with_dynamics (3 x 512, one-hot inputs). For each,
-``--sequential`` pieces are generated one after another with batch 1, and ``--batch`` pieces
-together; events/s = generated events / wall seconds, after a warm-up that traces the step.
+Magenta: its ``PerformanceRnnSequenceGenerator`` loaded from a 3 x 512 performance_with_dynamics
+bundle (made once by the harness's ``make_bundle.py`` and cached), timed by the harness in
+../shared/magenta/ for ``--events`` events one piece at a time, and with beam 4 / branch 2.
+Ours, in the same run: the same size of model (speed does not depend on the weights), one piece
+at a time, batched, and beam 4 / branch 2; plus the smoke preset (1 x 64, embedding). Events/s
+= generated events / wall seconds after a warm-up that traces the step. The machine's matmul
+GFLOP/s is measured in the same run.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import magenta_side  # noqa: E402  (needs the repository on the path)
+
+CONFIG = "performance_with_dynamics"
+DEFAULT_DENSITY = 15.0  # Magenta's DEFAULT_NOTE_DENSITY: 4 RNN steps per note, 15 notes/s
+
 MODELS = {
     "smoke_1x64_embedding": {"layers": (64,), "input_mode": "embedding", "embedding_dim": 32},
-    "magenta_3x512_one_hot": {"layers": (512, 512, 512), "input_mode": "one_hot"},
+    "musicgen_3x512_one_hot": {"layers": (512, 512, 512), "input_mode": "one_hot"},
 }
 
 
@@ -54,21 +62,76 @@ def measure(model: Any, seeds: list[int], num_steps: int, batched: bool) -> dict
     }
 
 
+def magenta_bundle() -> Path:
+    """A 3 x 512 performance_with_dynamics bundle written by Magenta's own code (1 training
+    step: generation speed does not depend on the weights), made once and cached."""
+    bundle = magenta_side.CACHE / "magenta-bundles" / f"{CONFIG}_3x512.mag"
+    if not bundle.exists():
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        magenta_side.run_harness(
+            "make_bundle.py", "--config", CONFIG,
+            "--examples", str(magenta_side.golden_training_records(CONFIG)),
+            "--steps", "1", "--batch-size", "8", "--max-records", "16",
+            "--hparams", "rnn_layer_sizes=[512,512,512]", "--out", str(bundle),
+        )  # fmt: skip
+    return bundle
+
+
+def magenta_generation(events: int, beam_events: int) -> dict[str, Any]:
+    """Magenta's generator, one piece at a time, plain and with beam 4 / branch 2."""
+    bundle = str(magenta_bundle())
+    plain = magenta_side.run_harness(
+        "bench_generate.py", "--bundle", bundle, "--events", str(events), "--reps", "3"
+    )
+    beam = magenta_side.run_harness(
+        "bench_generate.py", "--bundle", bundle, "--events", str(beam_events), "--reps", "1",
+        "--beam-size", "4", "--branch-factor", "2",
+    )  # fmt: skip
+    return {
+        "one_at_a_time": {"events": events, "events_per_s": round(plain["median_events_per_s"], 1)},
+        "beam_4_branch_2": {
+            "events": beam_events, "events_per_s": round(beam["median_events_per_s"], 1),
+        },
+    }  # fmt: skip
+
+
+def our_beam(model: Any, events: int) -> dict[str, Any]:
+    """Our beam search (4 / 2) for one piece of about ``events`` RNN steps (Magenta's request
+    of ceil(4 x 15 notes/s x seconds) steps), tracing excluded."""
+    from musicgen.generate.performance_generator import PerformanceSettings, generate
+    from musicgen.generate.sampling import SamplingSettings
+
+    sampling = SamplingSettings(beam_size=4, branch_factor=2)
+    generate(model, PerformanceSettings(num_steps=20, sampling=sampling), [0])  # traces
+    seconds = events / (4 * DEFAULT_DENSITY)
+    # The empty primer is 1 s of silence (TIME_SHIFT(100)); the request starts after it.
+    settings = PerformanceSettings(num_steps=100 + round(seconds * 100), sampling=sampling)
+    started = time.perf_counter()
+    out = generate(model, settings, [1])
+    took = time.perf_counter() - started
+    return {"events": out[0].num_generated, "events_per_s": round(out[0].num_generated / took, 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--sequential", type=int, default=4, help="pieces generated one by one")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each piece")
+    parser.add_argument("--events", type=int, default=1000, help="Magenta: events per piece")
+    parser.add_argument("--beam-events", type=int, default=1000, help="beam 4/2 piece length")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/generate.json")
     args = parser.parse_args()
+    magenta = magenta_generation(args.events, args.beam_events)
     import keras
 
     from musicgen.models.performance_rnn import PerformanceRNN
 
     num_steps = int(args.seconds * 100)
     results: dict[str, Any] = {
-        "config": "performance_with_dynamics",
+        "config": CONFIG,
         "seconds_per_piece": args.seconds,
+        "machine": {"matmul_float32_gflops": magenta_side.matmul_gflops("float32")},
+        "magenta_3x512_one_hot": magenta,
     }
     for name, kwargs in MODELS.items():
         keras.utils.set_random_seed(0)
@@ -84,6 +147,18 @@ def main() -> int:
             results[name][f"speedup_batch_{batch}_with_decoding"] = round(
                 many["events_per_s_with_decoding"] / one["events_per_s_with_decoding"], 1
             )
+        if name == "musicgen_3x512_one_hot":  # Magenta's size: beam search beside Magenta's
+            results[name]["beam_4_branch_2"] = our_beam(model, args.beam_events)
+    ours = results["musicgen_3x512_one_hot"]
+    base = magenta["one_at_a_time"]["events_per_s"]
+    results["ratios_vs_magenta_one_at_a_time"] = {
+        "one_at_a_time": round(ours["one_at_a_time"]["events_per_s"] / base, 2),
+        **{f"batch_{b}": round(ours[f"batch_{b}"]["events_per_s"] / base, 1) for b in args.batch},
+        "beam_4_branch_2": round(
+            ours["beam_4_branch_2"]["events_per_s"] / magenta["beam_4_branch_2"]["events_per_s"],
+            1,
+        ),
+    }
     text = json.dumps(results, indent=2)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
