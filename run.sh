@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The two set-up commands:  ./run.sh demo   |   ./run.sh test
+# The two set-up commands:  ./run.sh demo   |   ./run.sh test   (and ./run.sh image: see README)
 # Each creates .venv (Python >= 3.11) and installs the package with its dev tools on first use.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -8,16 +8,23 @@ PYTHON="${PYTHON:-python3}"
 VENV=.venv
 STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 
-# WAV rendering uses Debian's fluidsynth and a General MIDI soundfont (6 MB); installed when we may.
+# WAV rendering uses Debian's fluidsynth and a General MIDI soundfont (6 MB), report.html's audio
+# oggenc (vorbis-tools); the tests also open report.html in a headless Chromium (chromium and
+# chromium-driver, `test` only). Installed when we may; without oggenc the page plays WAVs.
 ensure_system_packages() {
-  command -v fluidsynth >/dev/null && [ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] && return 0
+  local packages="fluidsynth timgm6mb-soundfont vorbis-tools" browser="${1:-}"
+  [ -n "$browser" ] && packages="$packages chromium chromium-driver"
+  command -v fluidsynth >/dev/null && [ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] \
+    && command -v oggenc >/dev/null \
+    && { [ -z "$browser" ] || { command -v chromium && command -v chromedriver; } >/dev/null; } \
+    && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    # shellcheck disable=SC2086 # the package list is meant to split
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      --no-install-recommends fluidsynth timgm6mb-soundfont >/dev/null \
-      || echo "warning: could not install fluidsynth; WAV rendering will fail" >&2
+      --no-install-recommends $packages >/dev/null \
+      || echo "warning: could not install $packages; rendering or browser tests will fail" >&2
   else
-    echo "note: WAV rendering needs fluidsynth and a GM soundfont:" \
-      "sudo apt-get install fluidsynth timgm6mb-soundfont" >&2
+    echo "note: rendering (and the browser tests) need: sudo apt-get install $packages" >&2
   fi
 }
 
@@ -76,7 +83,7 @@ print(f"outputs under {sys.argv[2]}/: sequences/, examples/, runs/, generated/")
 PY
     ;;
   test)
-    ensure_system_packages
+    ensure_system_packages browser
     ensure_venv
     export PATH="$PWD/$VENV/bin:$PATH"
     echo "== lint (ruff) and types (mypy)"
@@ -86,8 +93,29 @@ PY
     echo "== tests (unit, integration with local Ray + GCS emulator, e2e ray job submit)"
     pytest "${@:2}"
     ;;
+  system-packages)  # what `test` installs first; the browser tests call it when Chromium is missing
+    ensure_system_packages browser
+    ;;
+  image)
+    # docker/Dockerfile built for real with buildah (no Docker daemon) on a Debian stand-in for
+    # rayproject/ray, then the jobs run in it (tests/image). Kept out of `test`: it needs root,
+    # deb.debian.org and PyPI, and takes about 7 minutes on 2 cores (6 with the stand-in cached).
+    if ! command -v buildah >/dev/null || ! command -v mmdebstrap >/dev/null; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          --no-install-recommends buildah mmdebstrap >/dev/null
+      else
+        echo "./run.sh image needs buildah and mmdebstrap, and root:" \
+          "sudo apt-get install buildah mmdebstrap; sudo ./run.sh image" >&2
+        exit 2
+      fi
+    fi
+    ensure_venv
+    "$VENV/bin/pytest" -m image tests/image "${@:2}"
+    ;;
   *)
-    echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2
+    echo "usage: ./run.sh demo | ./run.sh test [pytest args] | ./run.sh image [pytest args]" \
+      "| ./run.sh system-packages" >&2
     exit 2
     ;;
 esac

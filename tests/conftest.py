@@ -12,7 +12,8 @@ pytest_plugins = ["tests.fixtures.gcs_emulator"]
 
 REPO = Path(__file__).resolve().parents[1]
 # The small real data the tests read (golden Magenta outputs, MIDI edge cases, B-L pickles, a few
-# POP909 files, KubeRay CRDs), in the repository, laid out as in ../shared; see its README.md.
+# POP909 files), in the repository, laid out as in ../shared; see its README.md. The KubeRay CRDs
+# are package data (musicgen/schedule/kuberay_crds), which code finds without being told.
 TESTDATA = REPO / "tests" / "testdata"
 SAMPLE_CORPUS = REPO / "data" / "sample-corpus"
 
@@ -30,15 +31,6 @@ def bundled_pop909() -> list[Path]:
     files = [*(SAMPLE_CORPUS / "pop909").glob("*.mid")]
     files += in_testdata("datasets", "midi", "pop909", "midi").glob("*.mid")
     return sorted(files, key=lambda p: p.name)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _kuberay_crds() -> Iterator[None]:
-    """Code that validates against the KubeRay CRDs without a folder given reads these copies."""
-    with pytest.MonkeyPatch.context() as mp:
-        if "MUSICGEN_KUBERAY_CRDS" not in os.environ:
-            mp.setenv("MUSICGEN_KUBERAY_CRDS", str(in_testdata("k8s-schemas", "kuberay")))
-        yield
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 No API server runs in CI, so the launcher (before it sends a RayJob) and the tests (for every
 rendered manifest) validate custom objects against the CRDs' ``openAPIV3Schema`` themselves. Two
-things make that faithful to what the API server does (../shared/k8s-schemas/kuberay/README.md):
+things make that faithful to what the API server does (kuberay_crds/README.md beside this module):
 
 - schema defaults are applied first (``workerGroupSpecs[].minReplicas`` is required *and*
   defaulted, so an undefaulted valid object would be rejected);
@@ -26,8 +26,9 @@ from typing import Any
 from musicgen.errors import ConfigError
 
 CRD_DIR_ENV = "MUSICGEN_KUBERAY_CRDS"
-# A checkout next to ../shared (dev machines, CI); the image sets MUSICGEN_KUBERAY_CRDS.
-DEFAULT_CRD_DIR = Path(__file__).resolve().parents[3] / "shared" / "k8s-schemas" / "kuberay"
+# Package data (KubeRay v1.7.0, Apache-2.0): a clone, a wheel and the image all carry the CRDs, so
+# none of them needs a folder beside the checkout or a setting to find them.
+DEFAULT_CRD_DIR = Path(__file__).resolve().parent / "kuberay_crds"
 
 CRD_FILES = {
     "RayCluster": "ray.io_rayclusters.yaml",
@@ -52,15 +53,12 @@ class CrdSchema:
 
 
 def crd_dir(explicit: str | Path | None = None) -> Path:
-    """The CRD folder: ``explicit``, else ``$MUSICGEN_KUBERAY_CRDS``, else ../shared's copy."""
-    shared = os.environ.get("MUSICGEN_SHARED")  # the tests' override of ../shared
-    fallback = Path(shared) / "k8s-schemas" / "kuberay" if shared else DEFAULT_CRD_DIR
-    raw = explicit or os.environ.get(CRD_DIR_ENV) or fallback
-    path = Path(raw)
+    """The CRD folder: ``explicit``, else ``$MUSICGEN_KUBERAY_CRDS``, else the package's copy."""
+    path = Path(explicit or os.environ.get(CRD_DIR_ENV) or DEFAULT_CRD_DIR)
     if not path.is_dir():
         raise ConfigError(
             f"KubeRay CRD folder {path} not found: pass --crd-dir or set {CRD_DIR_ENV} "
-            "(the image bakes them into /opt/musicgen/kuberay-crds)"
+            f"(unset, the CRDs installed with musicgen are used: {DEFAULT_CRD_DIR})"
         )
     return path
 

@@ -1,6 +1,7 @@
 """docker/Dockerfile passes hadolint and keeps the image's promises; .dockerignore keeps data out.
 
-No Docker daemon runs here, so the image is not built; these checks are what can be verified.
+These are the static checks; tests/image builds the image with buildah and runs the jobs in it
+(`./run.sh image`: root and minutes, so not part of `./run.sh test`).
 """
 
 from __future__ import annotations
@@ -64,10 +65,17 @@ def test_dockerfile_pins_ray_cuda_and_runs_as_a_numeric_non_root_user() -> None:
     text = DOCKERFILE.read_text()
     assert f"ARG RAY_VERSION={_pinned_ray()}\n" in text
     assert re.search(r"^ARG CUDA_TAG=cu\d{3}$", text, re.M), "pin -cuXXX, not the -gpu alias"
-    bases = re.findall(r"^FROM rayproject/ray:(\S+) AS (\S+)$", text, re.M)
+    # Each variant's base is a build argument whose default is the pinned rayproject/ray tag.
+    bases = re.findall(r"^ARG BASE_IMAGE_(\w+)=rayproject/ray:(\S+)$", text, re.M)
     assert bases == [
-        ("${RAY_VERSION}-${PYTHON_TAG}-${CUDA_TAG}", "base-gpu"),
-        ("${RAY_VERSION}-${PYTHON_TAG}-cpu", "base-cpu"),
+        ("GPU", "${RAY_VERSION}-${PYTHON_TAG}-${CUDA_TAG}"),
+        ("CPU", "${RAY_VERSION}-${PYTHON_TAG}-cpu"),
+    ]
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?$", text, re.M)
+    assert stages == [
+        ("${BASE_IMAGE_GPU}", "base-gpu"),
+        ("${BASE_IMAGE_CPU}", "base-cpu"),
+        ("base-${VARIANT}", ""),
     ]
     assert "ARG PYTHON_TAG=py311" in text
     users = re.findall(r"^USER (\S+)$", text, re.M)
@@ -78,6 +86,18 @@ def test_dockerfile_pins_ray_cuda_and_runs_as_a_numeric_non_root_user() -> None:
     assert 'extras="[gpu]"' in text  # tensorflow[and-cuda] through pyproject's gpu extra
     for folder in ("jobs/", "configs/"):
         assert re.search(rf"^COPY --chown=1000:100 {folder} {folder}$", text, re.M), folder
+
+
+def test_the_image_is_self_sufficient_and_ships_a_warm_numba_cache() -> None:
+    text = DOCKERFILE.read_text()
+    # The KubeRay CRDs are package data: no named build context, no stage, no variable for them.
+    assert "COPY --from" not in text
+    assert "MUSICGEN_KUBERAY_CRDS" not in text
+    # Only the installed package remains (a source tree in WORKDIR would shadow it)...
+    assert "rm -rf build musicgen.egg-info musicgen " in text
+    # ...and its parser is compiled at build time, for any x86-64 node.
+    assert "NUMBA_CPU_NAME=generic" in text
+    assert text.index("midi_fast.midi_to_note_sequence") > text.index("pip install")
 
 
 def test_constraints_pin_what_the_tests_ran_with() -> None:

@@ -9,12 +9,11 @@ import pytest
 
 from musicgen.errors import ConfigError
 from musicgen.schedule import k8s_schema
-from tests.conftest import in_testdata
 
 
 @pytest.fixture(scope="module")
 def crd_dir() -> Path:
-    return in_testdata("k8s-schemas", "kuberay")
+    return k8s_schema.DEFAULT_CRD_DIR
 
 
 def _raycluster() -> dict[str, Any]:
@@ -90,3 +89,18 @@ def test_non_kuberay_kinds_and_missing_folders_are_explicit(tmp_path: Path) -> N
         k8s_schema.load_crd_schema("RayJob", directory=tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="no KubeRay CRD"):
         k8s_schema.load_crd_schema("RayService")
+
+
+def test_the_crds_ship_with_the_package_and_the_env_var_still_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(k8s_schema.CRD_DIR_ENV, raising=False)
+    assert k8s_schema.crd_dir() == k8s_schema.DEFAULT_CRD_DIR
+    assert k8s_schema.DEFAULT_CRD_DIR.parent == Path(k8s_schema.__file__).resolve().parent
+    for name in [*k8s_schema.CRD_FILES.values(), "LICENSE", "README.md"]:
+        assert (k8s_schema.DEFAULT_CRD_DIR / name).is_file(), name
+    assert k8s_schema.load_crd_schema("RayJob").source.parent == k8s_schema.DEFAULT_CRD_DIR
+    monkeypatch.setenv(k8s_schema.CRD_DIR_ENV, str(tmp_path))
+    assert k8s_schema.crd_dir() == tmp_path
+    with pytest.raises(ConfigError, match=r"ray\.io_rayjobs\.yaml: CRD file missing"):
+        k8s_schema.load_crd_schema("RayJob")
