@@ -4,16 +4,15 @@ No API server runs here, so: `kubectl kustomize` renders, `kubernetes-validate` 
 offline schemas, strict) checks built-in kinds, the KubeRay CRDs (defaults applied, unknown fields
 rejected) check RayCluster/RayJob, and the rules the issue asks for are plain code below. The
 generation RayJob is checked as the launcher would send it (built from the ConfigMap template).
+The identities are checked against the README's table, the admission policy is run with
+cel-python (tests/fixtures/admission.py) and the NetworkPolicies with a model of their semantics
+(tests/fixtures/network_policy.py); Pod Security and checkov have their own files.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import tomllib
-from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,28 @@ import pytest
 import yaml
 
 from musicgen.schedule import k8s_schema, launcher
-from tests.conftest import in_testdata
+from tests.fixtures.k8s_manifests import (
+    K8S,
+    KUSTOMIZATIONS,
+    REPO,
+    TEMPLATE_KEY,
+    all_objects,
+    containers,
+    generation_rayjob,
+    pod_specs,
+    pod_templates,
+    render,
+    render_text,
+    with_generation,
+)
+from tests.fixtures.k8s_manifests import one as _one
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-K8S = REPO / "k8s"
-KUSTOMIZATIONS = [
-    "base",
-    "base/jobs",
-    "overlays/dev",
-    "overlays/dev/jobs",
-    "overlays/gke",
-    "overlays/gke/jobs",
-]
 PLATFORM_AND_JOBS = [("base", "base/jobs"), ("overlays/dev", "overlays/dev/jobs"),
                      ("overlays/gke", "overlays/gke/jobs")]  # fmt: skip
 K8S_VERSION = "1.33"  # GKE's regular channel; kubernetes-validate 1.37.0 bundles 1.25 to 1.37
-TEMPLATE_KEY = "rayjob.yaml"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-LAUNCHER_VERBS = {"create", "get", "list", "delete"}
 
 
 def _pinned_ray() -> str:
@@ -50,80 +51,6 @@ def _pinned_ray() -> str:
         if match:
             return match[2]
     raise AssertionError("pyproject.toml pins no ray==X.Y.Z")
-
-
-@cache
-def render(kustomization: str) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl (with kustomize) not found on PATH: install kubectl >= 1.27")
-    proc = subprocess.run(
-        [kubectl, "kustomize", str(K8S / kustomization)], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"kubectl kustomize k8s/{kustomization} failed:\n{proc.stderr}")
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
-
-
-def _one(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [o for o in objs if o["kind"] == kind and name in (None, o["metadata"]["name"])]
-    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
-    return found[0]
-
-
-def generation_rayjob(objs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The RayJob the CronJob's launcher would send, built from the rendered ConfigMap."""
-    cronjob = _one(objs, "CronJob")
-    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value") for e in container.get("env", [])}
-    args = launcher.build_parser().parse_args(container["args"])
-    configmap = next(o for o in objs if o["kind"] == "ConfigMap" and TEMPLATE_KEY in o["data"])
-    template = yaml.safe_load(configmap["data"][TEMPLATE_KEY])
-    cfg = launcher.LauncherConfig(
-        schedule=args.schedule,
-        template=args.template,
-        namespace=cronjob["metadata"]["namespace"],
-        period_s=launcher.parse_duration(args.period),
-        offset_s=launcher.parse_duration(args.offset),
-        image=env["MUSICGEN_IMAGE"],
-    )
-    slot = launcher.slot_for(launcher.parse_slot("2026-08-20T05:00"), cfg.period_s, cfg.offset_s)
-    return launcher.build_rayjob(template, cfg, slot)
-
-
-def with_generation(kustomization: str) -> list[dict[str, Any]]:
-    objs = render(kustomization)
-    if any(o["kind"] == "CronJob" for o in objs):
-        return [*objs, generation_rayjob(objs)]
-    return objs
-
-
-def pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, pod spec) for every pod the object makes."""
-    kind, name = obj["kind"], obj["metadata"]["name"]
-    if kind == "CronJob":
-        yield f"{kind}/{name}", obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    cluster = obj["spec"] if kind == "RayCluster" else obj.get("spec", {}).get("rayClusterSpec")
-    if kind == "RayJob":
-        submitter = obj["spec"].get("submitterPodTemplate")
-        assert submitter, (
-            f"RayJob/{name}: set submitterPodTemplate (the default one is not hardened)"
-        )
-        yield f"{kind}/{name} submitter", submitter["spec"]
-    if cluster:
-        yield f"{kind}/{name} head", cluster["headGroupSpec"]["template"]["spec"]
-        for group in cluster.get("workerGroupSpecs", []):
-            yield f"{kind}/{name} {group['groupName']}", group["template"]["spec"]
-
-
-def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*pod.get("initContainers", []), *pod["containers"]]
-
-
-def all_objects() -> Iterator[tuple[str, dict[str, Any]]]:
-    for kustomization in KUSTOMIZATIONS:
-        for obj in with_generation(kustomization):
-            yield kustomization, obj
 
 
 # -- rendering and schemas ---------------------------------------------------------------------
@@ -136,7 +63,9 @@ def test_renders_with_the_expected_kinds(kustomization: str) -> None:
         assert kinds == ["RayJob"] * 3
     else:
         assert kinds == sorted(["ConfigMap", "CronJob", "Namespace", "RayCluster", "Role",
-                                "RoleBinding", "ServiceAccount", "ServiceAccount"])  # fmt: skip
+                                "RoleBinding", "ServiceAccount", "ServiceAccount",
+                                "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+                                *["NetworkPolicy"] * 7])  # fmt: skip
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -154,7 +83,7 @@ def test_builtin_kinds_pass_strict_kubernetes_schemas(kustomization: str) -> Non
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_kuberay_kinds_pass_the_crds(kustomization: str) -> None:
-    crds = in_testdata("k8s-schemas", "kuberay")
+    crds = k8s_schema.DEFAULT_CRD_DIR
     checked = 0
     for obj in with_generation(kustomization):
         if obj["apiVersion"].startswith("ray.io/"):
@@ -164,13 +93,24 @@ def test_kuberay_kinds_pass_the_crds(kustomization: str) -> None:
     assert checked == (3 if kustomization.endswith("jobs") else 2)  # incl. the generation RayJob
 
 
-def test_strict_validation_would_catch_a_typo() -> None:
+@pytest.mark.parametrize(
+    ("kind", "name", "typo"),
+    [
+        ("CronJob", None, "concurrencyPolicyy"),
+        # The new kinds have real schemas too (kubernetes-validate ships admissionregistration
+        # and networking for every version it bundles), not a pass-through.
+        ("ValidatingAdmissionPolicy", None, "matchConditionss"),
+        ("ValidatingAdmissionPolicyBinding", None, "validationAction"),
+        ("NetworkPolicy", "default-deny", "policyType"),
+    ],
+)
+def test_strict_validation_would_catch_a_typo(kind: str, name: str | None, typo: str) -> None:
     import kubernetes_validate
 
-    cronjob = _one(render("base"), "CronJob")
-    cronjob["spec"]["concurrencyPolicyy"] = "Forbid"
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(cronjob, K8S_VERSION, strict=True)
+    obj = _one(render("base"), kind, name)
+    obj["spec"][typo] = []
+    with pytest.raises(kubernetes_validate.ValidationError, match=typo):
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
 # -- security ----------------------------------------------------------------------------------
@@ -226,35 +166,222 @@ def test_no_secrets_in_the_repo() -> None:
         assert '"type": "service_account"' not in text, path  # a Google key file
 
 
-def test_launcher_rbac_is_exactly_rayjobs_in_its_namespace() -> None:
+def _readme_identities() -> dict[str, list[str]]:
+    """The README's identity table: name -> its cells (RBAC, admission, token, cloud)."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Identity |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[re.findall(r"`([^`]+)`", cells[0])[0]] = cells[1:]
+    return rows
+
+
+def _documented_rbac(cell: str) -> set[tuple[str, str, str]]:
+    """``ray.io`` ``rayjobs``: ``create`` ... as (group, resource, verb); "none ..." as empty."""
+    if cell.startswith("none"):
+        return set()
+    group, resource, *verbs = re.findall(r"`([^`]+)`", cell.split(";")[0])
+    return {(group, resource, verb) for verb in verbs}
+
+
+def _granted(objs: list[dict[str, Any]], account: str) -> set[tuple[str, str, str]]:
+    roles = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Role"}
+    granted = set()
+    for binding in (o for o in objs if o["kind"] == "RoleBinding"):
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == account
+                   for s in binding["subjects"]):  # fmt: skip
+            continue
+        assert binding["roleRef"]["kind"] == "Role", binding["metadata"]["name"]
+        for rule in roles[binding["roleRef"]["name"]]["rules"]:
+            assert "resourceNames" not in rule
+            assert "nonResourceURLs" not in rule
+            granted |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
+                        for v in rule["verbs"]}  # fmt: skip
+    return granted
+
+
+def _token_mounts(objs: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(service account, container) for every container that gets a service-account token."""
+    found = set()
+    for obj in objs:
+        autoscaler = obj["spec"].get("autoscalerOptions") if obj["kind"] == "RayCluster" else None
+        for where, pod in pod_specs(obj):
+            account = pod.get("serviceAccountName", "default")
+            token_volumes = {
+                v["name"]
+                for v in pod.get("volumes", [])
+                if any(
+                    "serviceAccountToken" in src
+                    for src in v.get("projected", {}).get("sources", [])
+                )
+            }
+            mounting = [*containers(pod)]
+            if autoscaler and where.endswith(" head"):
+                mounting.append({"name": "autoscaler", **autoscaler})
+            for container in mounting:
+                names = {m["name"] for m in container.get("volumeMounts", [])}
+                if pod.get("automountServiceAccountToken", True) or names & token_volumes:
+                    found.add((account, container["name"]))
+    return found
+
+
+def test_readme_identity_table_is_what_the_manifests_grant() -> None:
+    table = _readme_identities()
+    assert set(table) == {"musicgen-launcher", "musicgen-ray"}
     for kustomization in ("base", "overlays/dev", "overlays/gke"):
-        objs = render(kustomization)
+        objs = with_generation(kustomization)
         kinds = {o["kind"] for o in objs}
         assert not kinds & {"ClusterRole", "ClusterRoleBinding"}, kustomization
-        role = _one(objs, "Role")
-        rules = role["rules"]
-        assert len(rules) == 1
-        assert rules[0]["apiGroups"] == ["ray.io"]
-        assert rules[0]["resources"] == ["rayjobs"]
-        assert set(rules[0]["verbs"]) == LAUNCHER_VERBS
-        assert len(rules[0]["verbs"]) == len(LAUNCHER_VERBS)
-        assert "resourceNames" not in rules[0]
-        assert "nonResourceURLs" not in rules[0]
-        binding = _one(objs, "RoleBinding")
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                      "name": role["metadata"]["name"]}  # fmt: skip
         namespace = _one(objs, "Namespace")["metadata"]["name"]
-        assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == namespace
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": "musicgen-launcher", "namespace": namespace}
-        ]
+        for obj in objs:
+            if obj["kind"] in ("Role", "RoleBinding"):
+                assert obj["metadata"]["namespace"] == namespace
+            if obj["kind"] == "RoleBinding":
+                assert all(s.get("namespace") == namespace for s in obj["subjects"])
+        documented_tokens = set()
+        for account, (rbac, _, token, _) in table.items():
+            assert _granted(objs, account) == _documented_rbac(rbac), f"{kustomization} {account}"
+            documented_tokens.add((account, re.findall(r"`([^`]+)`", token)[0]))
+        assert _token_mounts(objs) == documented_tokens, kustomization
+        assert _token_mounts(render(f"{kustomization}/jobs")) == set(), kustomization
+        for account in table:
+            sa = _one(objs, "ServiceAccount", account)
+            assert sa["automountServiceAccountToken"] is False, account
         cron_pod = _one(objs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         assert cron_pod["serviceAccountName"] == "musicgen-launcher"
         # No other pod holds the launcher's permissions.
-        for obj in [*objs, generation_rayjob(objs)]:
+        for obj in objs:
             if obj["kind"] in ("RayCluster", "RayJob"):
                 for where, pod in pod_specs(obj):
                     assert pod.get("serviceAccountName") == "musicgen-ray", where
+
+
+@pytest.mark.parametrize("kustomization", ["base", "overlays/dev", "overlays/gke"])
+def test_admission_policy_admits_exactly_the_launchers_rayjob(kustomization: str) -> None:
+    from tests.fixtures.admission import Policy, service_account
+
+    objs = render(kustomization)
+    namespace = _one(objs, "Namespace")["metadata"]["name"]
+    policy = Policy(_one(objs, "ValidatingAdmissionPolicy"))
+    binding = _one(objs, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy.manifest["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert policy.manifest["spec"]["failurePolicy"] == "Fail"
+    launcher_user = service_account(namespace, "musicgen-launcher")
+    # kustomize copied this overlay's image and namespace into the CEL.
+    image = _one(objs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][
+        0
+    ]["image"]
+    variables = {v["name"]: v["expression"] for v in policy.manifest["spec"]["variables"]}
+    assert variables["image"] == f"'{image}'"
+    (condition,) = policy.manifest["spec"]["matchConditions"]
+    assert f"'{launcher_user}'" in condition["expression"]
+
+    body, errors = k8s_schema.validate_custom_object(generation_rayjob(objs))
+    assert errors == []
+    assert policy.evaluate("CREATE", launcher_user, obj=body).denials == ()
+    assert policy.evaluate("DELETE", launcher_user, old=body).denials == ()
+    for job in render(f"{kustomization}/jobs"):
+        stored, _ = k8s_schema.validate_custom_object(job)
+        assert policy.evaluate("CREATE", launcher_user, obj=stored).denials, job["metadata"]["name"]
+        assert policy.evaluate("DELETE", launcher_user, old=stored).denials, job["metadata"]["name"]
+
+
+def _network(kustomization: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The overlay's NetworkPolicies and its pods' endpoints by role (labels as KubeRay sets)."""
+    from tests.fixtures.network_policy import pod
+
+    objs = with_generation(kustomization)
+    namespace = _one(objs, "Namespace")["metadata"]["name"]
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    metas = {}
+    for obj in objs:
+        metas.update(dict(pod_templates(obj)))
+    gen = generation_rayjob(objs)["metadata"]["name"]
+
+    def labels(where: str, extra: dict[str, str]) -> dict[str, str]:
+        return {**(metas[where].get("labels") or {}), **extra}
+
+    head = {"ray.io/is-ray-node": "yes", "ray.io/node-type": "head"}
+    worker = {"ray.io/is-ray-node": "yes", "ray.io/node-type": "worker"}
+    endpoints = {
+        "long-lived head": pod(labels("RayCluster/musicgen head", head), namespace),
+        "long-lived worker": pod(labels("RayCluster/musicgen cpu", worker), namespace),
+        "generation head": pod(labels(f"RayJob/{gen} head", head), namespace),
+        "generation submitter": pod(labels(f"RayJob/{gen} submitter", {}), namespace),
+        "launcher": pod(labels("CronJob/musicgen-generate-nightly", {}), namespace),
+        "operator": pod({"app.kubernetes.io/name": "kuberay-operator"}, "ray-system"),
+        "kube-dns": pod({"k8s-app": "kube-dns"}, "kube-system"),
+        "stranger pod": pod({"app": "other"}, "default"),
+    }
+    return policies, endpoints
+
+
+@pytest.mark.parametrize("kustomization", ["base", "overlays/dev", "overlays/gke"])
+def test_network_is_closed_by_default(kustomization: str) -> None:
+    from tests.fixtures.network_policy import address, allowed
+
+    policies, e = _network(kustomization)
+    deny = _one(policies, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    open_ = [  # (source, destination, port)
+        ("long-lived worker", "long-lived head", 6379),
+        ("long-lived head", "long-lived worker", 10002),
+        ("generation submitter", "generation head", 8265),
+        ("operator", "generation head", 8265),
+        ("operator", "long-lived head", 8265),
+        ("generation head", "kube-dns", 53),
+    ]
+    closed = [
+        ("long-lived worker", "long-lived head", 8265),  # a driver cannot reach the Jobs API
+        ("launcher", "long-lived head", 8265),  # the launcher uses the Kubernetes API only
+        ("launcher", "generation head", 6379),
+        ("generation submitter", "generation head", 6379),
+        ("stranger pod", "long-lived head", 8265),
+        ("stranger pod", "long-lived head", 6379),
+        ("stranger pod", "generation head", 10001),
+        ("generation head", "stranger pod", 80),
+    ]
+    for source, dest, port in open_:
+        assert allowed(policies, e[source], e[dest], port), f"{source} -> {dest}:{port} closed"
+    for source, dest, port in closed:
+        assert not allowed(policies, e[source], e[dest], port), f"{source} -> {dest}:{port} open"
+    for name in ("long-lived head", "generation head", "launcher"):
+        assert not allowed(policies, address("203.0.113.9"), e[name], 8265), name
+    # Egress outside the cluster: only the Google APIs from Ray pods, only the API server from
+    # the token holders; never an arbitrary host on the production overlays.
+    internet, google, apiserver = (
+        address("203.0.113.9"),
+        address("199.36.153.9"),
+        address("172.16.0.2"),
+    )
+    assert allowed(policies, e["generation head"], google, 443)
+    assert allowed(policies, e["launcher"], apiserver, 443)
+    assert allowed(policies, e["long-lived head"], apiserver, 443)  # the autoscaler
+    assert not allowed(policies, e["generation head"], apiserver, 443)
+    assert not allowed(policies, e["generation submitter"], google, 443)
+    if kustomization != "overlays/dev":  # dev opens public HTTPS (no Private Google Access)
+        assert not allowed(policies, e["launcher"], google, 443)
+        for name in ("long-lived head", "generation head", "long-lived worker", "launcher"):
+            assert not allowed(policies, e[name], internet, 443), name
+
+
+def test_every_pod_is_labelled_for_the_policies() -> None:
+    for _, obj in all_objects():
+        for where, meta in pod_templates(obj):
+            labels = meta.get("labels") or {}
+            if where.endswith(" submitter"):
+                assert labels.get("musicgen.io/role") == "ray-submitter", where
+            if obj["kind"] == "CronJob":
+                assert labels.get("musicgen.io/role") == "launcher", where
+            # The API-server egress goes to the token holders only.
+            holds_token = obj["kind"] == "CronJob" or (
+                obj["kind"] == "RayCluster" and where.endswith(" head")
+            )
+            assert (labels.get("musicgen.io/kube-api-client") == "true") == holds_token, where
 
 
 # -- versions, images, GPUs ----------------------------------------------------------------------
@@ -419,3 +546,10 @@ def test_launcher_dry_run_accepts_every_rendered_template(
              "--slot=2026-08-20T03:00", "--image=musicgen:x", "--dry-run"]
         )  # fmt: skip
         assert code == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/gke"])
+def test_no_manifest_points_the_launcher_at_crds_outside_the_package(overlay: str) -> None:
+    # The image ships the CRDs as package data (musicgen/schedule/kuberay_crds/); an override
+    # naming a folder would point at one the image does not have.
+    assert "MUSICGEN_KUBERAY_CRDS" not in render_text(overlay)

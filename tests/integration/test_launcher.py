@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from musicgen.schedule import launcher
+from musicgen.schedule import k8s_schema, launcher
 from musicgen.schedule.launcher import LauncherConfig, rayjob_name
-from tests.conftest import in_testdata
 from tests.fixtures.fake_rayjob_api import (
     FAILURE_PLAN,
     SUCCESS_PLAN,
@@ -33,7 +32,7 @@ IMAGE = "us-docker.pkg.dev/p/musicgen/musicgen@sha256:" + "b" * 64
 
 @pytest.fixture
 def fake_rayjob_api() -> Iterator[FakeRayJobApi]:
-    with serve(in_testdata("k8s-schemas", "kuberay")) as api:
+    with serve(k8s_schema.DEFAULT_CRD_DIR) as api:
         yield api
 
 
@@ -140,7 +139,7 @@ def _earlier(slot: datetime, schedule: str = "nightly", status: str = "Complete"
                 launcher.SCHEDULE_LABEL: schedule,
                 "app.kubernetes.io/managed-by": launcher.MANAGED_BY,
             },
-            "annotations": {launcher.SLOT_ANNOTATION: launcher._iso(slot)},
+            "annotations": {launcher.SLOT_ANNOTATION: launcher.iso(slot)},
         },
         "spec": {"entrypoint": "python x.py"},
         "status": {"jobDeploymentStatus": status, "jobStatus": "SUCCEEDED"},
