@@ -41,7 +41,7 @@ DYNAMICS = "performance_with_dynamics"
 FILE_API = re.compile(
     r"TFRecordDataset|TextLineDataset|FixedLengthRecordDataset|gfile|tf\.io\.(read|write)_file"
     r"|create_file_writer|load_model\(|\.save\(|save_weights|load_weights|saved_model"
-    r"|tf\.train\.Checkpoint|TFRecordWriter|tf_record_iterator|export_archive"
+    r"|tf\.train\.Checkpoint|TFRecordWriter|tf_record_iterator|export_archive|load_checkpoint"
 )
 REVIEWED = {
     ("musicgen/train/metrics.py", "create_file_writer"),  # TensorBoard's local folder
@@ -49,6 +49,10 @@ REVIEWED = {
     ("musicgen/train/checkpoints.py", ".save("),  # the checkpoint's local copy
     ("musicgen/train/checkpoints.py", "load_model("),  # downloaded first
     ("musicgen/generate/loaded_run.py", "load_model("),  # downloaded first
+    ("musicgen/train/init_from.py", "load_model("),  # the source run's model, downloaded first
+    ("musicgen/interop/magenta_import.py", ".save("),  # model.keras into a temp dir, uploaded
+    ("musicgen/interop/magenta_export.py", ".save("),  # the TF1 Saver, into a temp dir
+    ("musicgen/interop/magenta_checkpoint.py", "load_checkpoint"),  # bytes written to a temp dir
 }
 
 
