@@ -38,12 +38,15 @@ from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.examples.readers import performance_dataset
 from musicgen.models import losses
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
+from musicgen.models.fused_lstm import FusedLSTM, sequence_from_ids
 
 if TYPE_CHECKING:
     from musicgen.train.config import DataConfig, ModelConfig
 
 NO_EVENT_LABEL = 355  # TIME_SHIFT(100): Magenta's default event, in every id-labelled config
 FIRST_TIME_SHIFT = 256  # class of TIME_SHIFT(1); TIME_SHIFT(s) = 255 + s
+# Encodings whose input row is the event's one-hot (as is, or after IndexOneHot).
+GATHERED_ENCODINGS = (Encoding.ONE_HOT, Encoding.COMPACT)
 NOTE_HEADS = (
     "time_shift_major",
     "time_shift_minor",
@@ -114,10 +117,9 @@ class PerformanceRNN(keras.Model):
             if config.encoding is Encoding.COMPACT:
                 x = IndexOneHot(config.num_event_classes, name="index_one_hot")(x)
         for i, size in enumerate(layers):
-            # The defaults (tanh, sigmoid, no recurrent dropout, no unroll) keep cuDNN eligible.
-            x = keras.layers.LSTM(
-                size, return_sequences=True, unit_forget_bias=True, name=f"lstm_{i}"
-            )(x)
+            # The defaults (tanh, sigmoid, no recurrent dropout, no unroll) keep cuDNN eligible;
+            # FusedLSTM is Keras' LSTM with a faster loop where there is no cuDNN.
+            x = FusedLSTM(size, return_sequences=True, unit_forget_bias=True, name=f"lstm_{i}")(x)
             if dropout > 0:
                 x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
         logits = keras.layers.Dense(num_logits, dtype="float32", name="logits")(x)
@@ -133,6 +135,26 @@ class PerformanceRNN(keras.Model):
     def performance_config(self) -> PerformanceConfig:
         """The PerformanceRNN config this model reads."""
         return get_config(self.config_name)
+
+    def logits_from_ids(self, ids: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The logits for event ids ``[B, T]`` of a pure one-hot config, as ``self(one_hot)``.
+
+        The first LSTM gathers rows of its kernel instead of multiplying the one-hot rows
+        (:func:`~musicgen.models.fused_lstm.sequence_from_ids`); the rest is the model's own.
+        """
+        config = self.performance_config
+        if self.input_mode != "one_hot" or config.encoding not in GATHERED_ENCODINGS:
+            raise ConfigError(f"{config.name}: logits_from_ids needs a one-hot input model")
+        if config.controls or config.note_performance:
+            raise ConfigError(f"{config.name}: inputs need controls or note tuples, not ids")
+        lstms = [layer for layer in self.layers if isinstance(layer, FusedLSTM)]
+        x = sequence_from_ids(lstms[0], ids, config.num_event_classes, lstms[0].compute_dtype)
+        for i, layer in enumerate(lstms):
+            if i:
+                x = layer(x, training=training)
+            if self.dropout > 0:
+                x = self.get_layer(f"dropout_{i}")(x, training=training)
+        return self.get_layer("logits")(x)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -242,8 +264,12 @@ class PerformanceRNNFamily:
         config = get_config(model.config_name)
         inputs = batch["inputs"]
         if inputs.dtype.is_integer and model.input_mode == "one_hot":
-            inputs = event_inputs(inputs, config)
-        logits = model(inputs, training=training)
+            if config.encoding in GATHERED_ENCODINGS:
+                logits = model.logits_from_ids(inputs, training=training)
+            else:
+                logits = model(event_inputs(inputs, config), training=training)
+        else:
+            logits = model(inputs, training=training)
         labels = tf.cast(batch["labels"], tf.int32)
         mask = tf.cast(batch["mask"], tf.float32)
         if config.note_performance:
@@ -274,7 +300,11 @@ class PerformanceRNNFamily:
 
     def custom_objects(self) -> dict[str, Any]:
         """The classes a ``.keras`` file of this family names."""
-        return {"PerformanceRNN": PerformanceRNN, "IndexOneHot": IndexOneHot}
+        return {
+            "PerformanceRNN": PerformanceRNN,
+            "IndexOneHot": IndexOneHot,
+            "FusedLSTM": FusedLSTM,
+        }
 
 
 def _event_stats(logits: tf.Tensor, labels: tf.Tensor, mask: tf.Tensor) -> dict[str, tf.Tensor]:
