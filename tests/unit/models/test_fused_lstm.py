@@ -121,7 +121,8 @@ def test_a_gpu_keeps_the_cudnn_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
         ModelConfig(layers=(8, 8)), EncodingInfo.for_performance("performance_with_dynamics")
     )
     lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
-    assert lstms and all(isinstance(layer, FusedLSTM) for layer in lstms)
+    assert lstms
+    assert all(isinstance(layer, FusedLSTM) for layer in lstms)
     assert all(cudnn_disqualifiers(layer) == [] for layer in lstms)
     gpu = tf.config.LogicalDevice("/device:GPU:0", "GPU")
     real = tf.config.list_logical_devices
