@@ -29,22 +29,20 @@ from musicgen.encodings.performance_configs import (
 )
 from musicgen.encodings.performance_controls import density_one_hot, histogram_inputs
 from musicgen.errors import ConfigError
+from musicgen.generate.beam_batch import beam_search_batch
+from musicgen.generate.compiled_cache import generation_cache
 from musicgen.generate.sampling import (
     Beam,
     FloatArray,
     IntArray,
     LoopDetector,
     SamplingSettings,
-    beam_search,
     choose,
     log_softmax,
     rnn_steps_for,
 )
 
 NO_EVENT = perf.TIME_SHIFT_OFFSET + 100  # TIME_SHIFT(100), Magenta's empty primer
-# The compiled functions of a model live on the model itself (``generation_cache``): a global
-# cache keyed by the model would hold them, and through them the model, forever.
-_CACHE_ATTRIBUTE = "_musicgen_generation_cache"
 MAX_NOTE_DURATION_SECONDS = 5.0
 
 
@@ -206,18 +204,6 @@ class PerformanceStepper:
         return [s[rows] for s in state]
 
 
-def generation_cache(model: Any) -> dict[str, Any]:
-    """The model's own cache of compiled generation functions, freed with the model.
-
-    Stored in the instance ``__dict__`` directly: Keras tracks attributes set the usual way,
-    and a cache is not part of the model's state.
-    """
-    cache = vars(model).get(_CACHE_ATTRIBUTE)
-    if cache is None:
-        cache = vars(model)[_CACHE_ATTRIBUTE] = {}
-    return cache
-
-
 def _optional_layer(model: Any, name: str) -> Any:
     try:
         return model.get_layer(name)
@@ -315,23 +301,22 @@ def generate(
         max_events
         or rnn_steps_for(max(total - clock, 1) / STEPS_PER_SECOND, _density(settings)) * 2
     )
-    if settings.sampling.uses_beam:
-        out = []
-        for seed in seeds:
-            events_stepper = _EventStepper(stepper, np.array([clock]))
-            steps = rnn_steps_for((total - clock) / STEPS_PER_SECOND, _density(settings))
-            tokens, score = beam_search(
-                events_stepper,
-                state,
-                log_softmax(logits),
-                prime.tolist(),
-                steps,
-                settings.sampling,
-                seed,
-            )
-            events = np.array(tokens, np.int64)
-            out.append(Generated(seed, events, score, len(tokens) - len(prime), config, settings))
-        return out
+    if settings.sampling.uses_beam:  # all pieces' beams advance together
+        steps = rnn_steps_for((total - clock) / STEPS_PER_SECOND, _density(settings))
+        found = beam_search_batch(
+            _EventStepper(stepper, np.array([clock])),
+            state,
+            log_softmax(logits),
+            prime.tolist(),
+            steps,
+            settings.sampling,
+            seeds,
+        )
+        return [
+            Generated(seed, np.array(tokens, np.int64), score, len(tokens) - len(prime), config,
+                      settings)
+            for seed, (tokens, score) in zip(seeds, found, strict=True)
+        ]  # fmt: skip
     if settings.sampling.argmax:
         return _sample_batch(stepper, settings, seeds, prime, state, logits, clock, limit)
     return _sample_batch_fused(stepper, settings, seeds, prime, state, logits, clock, limit)
@@ -403,12 +388,20 @@ def _sample_batch(
     return out
 
 
-def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> Any:
-    """Sample + encode + LSTM step in one compiled call (the plain-sampling hot loop).
+# Steps per compiled call of the plain sampler: the call's fixed cost (argument conversion, the
+# executor's start, the host sync) is paid once per this many steps instead of once per step.
+STEPS_PER_CALL = 64
 
-    Per row: the tempered softmax is sampled by inverse CDF with that row's uniform, the pick's
-    TIME_SHIFT advances the row's clock, and the input row of the pick (with the control for the
-    next position, looked up by clock in a precomputed table) goes through the cells.
+
+def _fused_steps(stepper: PerformanceStepper, settings: PerformanceSettings) -> Any:
+    """Up to ``len(uniforms)`` steps of sample + encode + LSTM in one compiled call.
+
+    Per row and step: the tempered softmax is sampled by inverse CDF with that row's uniform for
+    the step, the pick's TIME_SHIFT advances the row's clock, and the input row of the pick
+    (with the control for the next position, looked up by clock in a precomputed table) goes
+    through the cells. The loop stops early once every row's clock has reached the end. Each
+    row's uniforms come from its own generator, so a piece depends on its seed only, whatever
+    the batch and however many steps a call takes.
     """
     import tensorflow as tf
 
@@ -434,7 +427,7 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
 
     total = settings.num_steps
 
-    def fused(logits: Any, state: list[Any], clocks: Any, scores: Any, uniforms: Any) -> Any:
+    def one_step(logits: Any, state: list[Any], clocks: Any, scores: Any, uniforms: Any) -> Any:
         live = clocks < total
         logp = tf.nn.log_softmax(tf.cast(logits, tf.float32) / temperature)
         cdf = tf.cumsum(tf.exp(_truncated(logp, top_k, top_p)), axis=-1)
@@ -446,10 +439,41 @@ def _fused_step(stepper: PerformanceStepper, settings: PerformanceSettings) -> A
         shift = tf.where(is_shift & live, picks - perf.TIME_SHIFT_OFFSET, 0)
         clocks = clocks + shift
         new_logits, new_state = stepper._step_graph(model_inputs(picks, clocks), state)
-        still = tf.reduce_any(clocks < total)
-        return picks, live, still, clocks, scores, new_logits, new_state
+        return picks, live, clocks, scores, new_logits, new_state
 
-    cache[settings] = tf.function(fused, reduce_retracing=True)
+    def steps(logits: Any, state: list[Any], clocks: Any, scores: Any, uniforms: Any) -> Any:
+        count = tf.shape(uniforms)[0]
+        picks_ta = tf.TensorArray(tf.int32, size=count)
+        live_ta = tf.TensorArray(tf.bool, size=count)
+
+        def body(k: Any, logits: Any, state: Any, clocks: Any, scores: Any, picks_ta: Any,
+                 live_ta: Any) -> Any:  # fmt: skip
+            picks, live, clocks, scores, logits, state = one_step(
+                logits, state, clocks, scores, uniforms[k]
+            )
+            return (
+                k + 1,
+                logits,
+                state,
+                clocks,
+                scores,
+                picks_ta.write(k, picks),
+                live_ta.write(k, live),
+            )
+
+        def running(k: Any, logits: Any, state: Any, clocks: Any, *_: Any) -> Any:
+            return (k < count) & tf.reduce_any(clocks < total)
+
+        k, logits, state, clocks, scores, picks_ta, live_ta = tf.while_loop(
+            running,
+            body,
+            (tf.constant(0), logits, state, clocks, scores, picks_ta, live_ta),
+            parallel_iterations=1,
+        )
+        taken = tf.range(k)
+        return picks_ta.gather(taken), live_ta.gather(taken), clocks, scores, logits, state
+
+    cache[settings] = tf.function(steps, reduce_retracing=True)
     return cache[settings]
 
 
@@ -479,36 +503,40 @@ def _sample_batch_fused(
     logits: FloatArray,
     clock: int,
     limit: int,
+    steps_per_call: int = STEPS_PER_CALL,
 ) -> list[Generated]:
     import tensorflow as tf
 
     n = len(seeds)
-    step = _fused_step(stepper, settings)
+    run_steps = _fused_steps(stepper, settings)
     rngs = [np.random.default_rng(s) for s in seeds]
     rows = np.zeros(n, np.int64)
     tf_state = [tf.constant(s) for s in stepper.select(state, rows)]
     tf_logits = tf.constant(np.repeat(logits, n, axis=0).astype(np.float32))
     tf_clocks = tf.constant(np.full(n, clock, np.int32))
     tf_scores = tf.zeros((n,))
-    picks_per_step: list[Any] = []
-    live_per_step: list[Any] = []
+    picks_per_call: list[Any] = []
+    live_per_call: list[Any] = []
+    done = 0
     still = clock < settings.num_steps
-    for _ in range(limit):
-        if not still:
-            break
-        uniforms = tf.constant(np.array([rng.random() for rng in rngs], np.float32))
-        picks, live, tf_still, tf_clocks, tf_scores, tf_logits, tf_state = step(
-            tf_logits, tf_state, tf_clocks, tf_scores, uniforms
+    while still and done < limit:
+        count = min(steps_per_call, limit - done)
+        # Row r's uniforms for these steps: the next ``count`` draws of its own generator.
+        uniforms = np.stack([rng.random(count) for rng in rngs], axis=1).astype(np.float32)
+        picks, live, tf_clocks, tf_scores, tf_logits, tf_state = run_steps(
+            tf_logits, tf_state, tf_clocks, tf_scores, tf.constant(uniforms)
         )
-        picks_per_step.append(picks)
-        live_per_step.append(live)
-        still = bool(tf_still)  # the one host sync per step
+        picks_per_call.append(picks.numpy())
+        live_per_call.append(live.numpy())
+        taken = len(picks_per_call[-1])
+        done += taken
+        still = taken == count and bool(np.any(tf_clocks.numpy() < settings.num_steps))
     scores = tf_scores.numpy().astype(np.float64)
+    picks_all = np.concatenate(picks_per_call, axis=0) if picks_per_call else np.zeros((0, n))
+    live_all = np.concatenate(live_per_call, axis=0) if live_per_call else np.zeros((0, n), bool)
     out = []
-    picks_all = tf.stack(picks_per_step, axis=1).numpy() if picks_per_step else np.zeros((n, 0))
-    live_all = tf.stack(live_per_step, axis=1).numpy() if live_per_step else np.zeros((n, 0), bool)
     for row, seed in enumerate(seeds):
-        generated = picks_all[row][live_all[row]].astype(np.int64)
+        generated = picks_all[:, row][live_all[:, row]].astype(np.int64)
         events = np.concatenate([prime, generated])
         out.append(
             Generated(seed, events, float(scores[row]), len(generated), stepper.config, settings)

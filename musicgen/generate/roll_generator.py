@@ -8,11 +8,16 @@ probabilities (or thresholded, ``argmax``); a key articulates where it starts af
 (piano-roll, chord and seq2seq LSTMs) or where the biaxial model's articulate output says so.
 The chord LSTM draws one chord class per frame instead (argmax, sampling, or argmax that
 samples while the last chords repeat an earlier run: loop-breaking).
+
+Each compiled step is traced once per model (the biaxial one also per drawing setting, which its
+graph holds as constants) and kept on the model (:mod:`musicgen.generate.compiled_cache`), for
+any batch size: piece after piece must not pay for tracing again. The biaxial note axis is a
+``tf.while_loop`` over the keys, so its graph holds one note step rather than 88.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +26,7 @@ import numpy as np
 from musicgen.encodings import biaxial
 from musicgen.encodings.chords import OOV_ID, SILENCE_ID
 from musicgen.encodings.pianoroll import DEFAULT_QPM, PianoRoll, decode
+from musicgen.generate.compiled_cache import generation_cache
 from musicgen.generate.sampling import (
     LoopDetector,
     SamplingSettings,
@@ -118,6 +124,29 @@ def _zero_state(cells: Sequence[Any], batch: int) -> list[np.ndarray]:
     return [np.zeros((batch, cell.units), np.float32) for cell in cells for _ in range(2)]
 
 
+def _compiled(model: Any, key: tuple[Any, ...], build: Callable[[], Callable[..., Any]]) -> Any:
+    """The model's compiled ``build()``, traced on first use and kept on the model under
+    ``key``, which must name everything the traced code depends on besides the model. Batch
+    sizes share it (``reduce_retracing``: a second size traces once more, for any size)."""
+    import tensorflow as tf
+
+    cache = generation_cache(model).setdefault("roll", {})
+    fn = cache.get(key)
+    if fn is None:
+        fn = cache[key] = tf.function(build(), reduce_retracing=True)
+    return fn
+
+
+def _cell_step(cells: Sequence[Any], dense: Any, embedding: Any = None) -> Callable[..., Any]:
+    """One step of the stacked cells: ``(x, state)`` to ``(logits, state)``."""
+
+    def step(x: Any, state: list[Any]) -> tuple[Any, list[Any]]:
+        out, state = _run_cells(cells, x if embedding is None else embedding(x), state)
+        return dense(out), state
+
+    return step
+
+
 def generate_pianoroll(
     model: Any,
     settings: RollSettings,
@@ -125,14 +154,8 @@ def generate_pianoroll(
     primer: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[GeneratedRoll]:
     """Samples with the piano-roll LSTM; input row t is ``[frame_t | onset_t]``."""
-    import tensorflow as tf
-
     cells = _cells(model, "lstm_")
-    dense = model.get_layer("logits")
-    step = tf.function(
-        lambda x, s: (lambda out: (dense(out[0]), out[1]))(_run_cells(cells, x, s)),
-        reduce_retracing=True,
-    )
+    step = _compiled(model, ("pianoroll",), lambda: _cell_step(cells, model.get_layer("logits")))
     n, p = len(seeds), model.num_pitches
     prime_frames, prime_onsets = _primer(primer, p)
     rngs = [np.random.default_rng(s) for s in seeds]
@@ -164,46 +187,10 @@ def generate_biaxial(
 ) -> list[GeneratedRoll]:
     """Samples with the biaxial LSTM: per frame, the time axis for all 88 notes at once, then
     the note axis from the lowest note up, each note seeing the one below (play, articulate)."""
-    import tensorflow as tf
-
     time_cells = _cells(model.time_axis, "time_lstm_")
-    note_cells = _cells(model.note_axis, "note_lstm_")
-    dense = model.note_axis.get_layer("logits")
+    draw = (settings.temperature, settings.argmax, settings.top_k, settings.top_p)
+    step = _compiled(model, ("biaxial", *draw), lambda: _biaxial_step(model, *draw))
     n, p = len(seeds), model.num_pitches
-
-    def frame_step(features: Any, time_state: list[Any], uniforms: Any) -> Any:
-        flat = tf.reshape(features, (n * p, model.num_features))
-        time_out, time_state = _run_cells(time_cells, flat, time_state)
-        time_out = tf.reshape(time_out, (n, p, -1))
-        note_state = [tf.zeros((n, c.units)) for c in note_cells for _ in range(2)]
-        below = tf.zeros((n, 2))
-        plays, arts, lls = [], [], tf.zeros((n,))
-        sounding = tf.zeros((n,))
-        for k in range(p):  # unrolled at trace time: one graph per frame step
-            x = tf.concat([time_out[:, k], below], axis=-1)
-            out, note_state = _run_cells(note_cells, x, note_state)
-            logit = dense(out) / settings.temperature
-            prob = tf.sigmoid(tf.cast(logit, tf.float32))
-            allowed = _truncated_keys(prob, settings.top_p)
-            if settings.argmax:
-                pick = tf.cast(allowed >= 0.5, tf.float32)
-            else:
-                pick = tf.cast(uniforms[:, k] < allowed, tf.float32)
-            if settings.top_k:  # keys are drawn bottom-up: at most top_k sound per frame
-                pick = pick * tf.cast(sounding < settings.top_k, tf.float32)[:, None]
-            play = pick[:, 0]
-            sounding += play
-            art = pick[:, 1] * play  # only a sounding note can articulate
-            ll = play * tf.math.log(prob[:, 0] + 1e-12) + (1 - play) * tf.math.log(
-                1 - prob[:, 0] + 1e-12
-            )
-            lls += ll
-            plays.append(play)
-            arts.append(art)
-            below = tf.stack([play, art], axis=-1)
-        return tf.stack(plays, axis=1), tf.stack(arts, axis=1), lls, time_state
-
-    step = tf.function(frame_step)
     prime_frames, prime_onsets = _primer(primer, p)
     rngs = [np.random.default_rng(s) for s in seeds]
     time_state = _zero_state(time_cells, n * p)
@@ -240,14 +227,9 @@ def generate_chords(
     has no notes); the log-likelihood is that of the tempered softmax without it. The primer's
     frames are encoded with the model's vocabulary (a primer chord outside it is fed as OOV).
     """
-    import tensorflow as tf
-
     cells = _cells(model, "lstm_")
     embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
-    step = tf.function(
-        lambda ids, s: (lambda out: (dense(out[0]), out[1]))(_run_cells(cells, embedding(ids), s)),
-        reduce_retracing=True,
-    )
+    step = _compiled(model, ("chord",), lambda: _cell_step(cells, dense, embedding))
     vocabulary = model.vocabulary
     n = len(seeds)
     sampling = SamplingSettings(
@@ -297,12 +279,9 @@ def generate_seq2seq(
     starts from the encoder's state of the chunk before and steps frame by frame, fed the frame
     before (the primer's own frames are fed, not drawn). ``argmax`` thresholds at
     ``model.threshold``."""
-    import tensorflow as tf
-
     num_layers = len(model.layer_sizes)
     encoders = [model.get_layer(f"encoder_lstm_{i}") for i in range(num_layers)]
     cells = _cells(model, "decoder_lstm_")
-    dense = model.get_layer("logits")
 
     def encode(source: Any) -> list[Any]:
         x, state = source, []
@@ -311,11 +290,8 @@ def generate_seq2seq(
             state += [h, c]
         return state
 
-    encode_fn = tf.function(encode, reduce_retracing=True)
-    step = tf.function(
-        lambda x, s: (lambda out: (dense(out[0]), out[1]))(_run_cells(cells, x, s)),
-        reduce_retracing=True,
-    )
+    encode_fn = _compiled(model, ("seq2seq_encode",), lambda: encode)
+    step = _compiled(model, ("seq2seq_step",), lambda: _cell_step(cells, model.get_layer("logits")))
     n, p, window = len(seeds), model.num_pitches, model.window
     prime_frames, prime_onsets = _primer(primer, p)
     rngs = [np.random.default_rng(s) for s in seeds]
@@ -339,6 +315,77 @@ def generate_seq2seq(
         onsets.append((on & ~frames[-1].astype(bool)).astype(np.float32))
         frames.append(on.astype(np.float32))
     return _pieces(seeds, frames, onsets, scores, settings, 21)
+
+
+def _biaxial_step(
+    model: Any, temperature: float, argmax: bool, top_k: int, top_p: float
+) -> Callable[..., Any]:
+    """The biaxial model's frame step for any batch: ``(features [B, P, F], time state,
+    uniforms [B, P, 2])`` to ``(play [B, P], articulate [B, P], log-likelihood [B], time
+    state)``. The note axis is a ``tf.while_loop`` from the lowest key up (one note step in
+    the graph, not P), each key seeing the (play, articulate) drawn for the one below."""
+    import tensorflow as tf
+
+    time_cells = _cells(model.time_axis, "time_lstm_")
+    note_cells = _cells(model.note_axis, "note_lstm_")
+    dense = model.note_axis.get_layer("logits")
+    p, num_features, hidden = model.num_pitches, model.num_features, time_cells[-1].units
+
+    def frame_step(features: Any, time_state: list[Any], uniforms: Any) -> Any:
+        n = tf.shape(features)[0]
+        flat = tf.reshape(features, [-1, num_features])
+        time_out, time_state = _run_cells(time_cells, flat, time_state)
+        by_key = tf.transpose(tf.reshape(time_out, [-1, p, hidden]), [1, 0, 2])  # [P, B, H]
+        uniforms_by_key = tf.transpose(uniforms, [1, 0, 2])  # [P, B, 2]
+
+        def note_step(
+            k: Any,
+            note_state: list[Any],
+            below: Any,
+            sounding: Any,
+            lls: Any,
+            plays: Any,
+            arts: Any,
+        ) -> tuple[Any, ...]:
+            x = tf.concat([by_key[k], below], axis=-1)
+            out, note_state = _run_cells(note_cells, x, note_state)
+            logit = dense(out) / temperature
+            prob = tf.sigmoid(tf.cast(logit, tf.float32))
+            allowed = _truncated_keys(prob, top_p)
+            if argmax:
+                pick = tf.cast(allowed >= 0.5, tf.float32)
+            else:
+                pick = tf.cast(uniforms_by_key[k] < allowed, tf.float32)
+            if top_k:  # keys are drawn bottom-up: at most top_k sound per frame
+                pick = pick * tf.cast(sounding < top_k, tf.float32)[:, None]
+            play = pick[:, 0]
+            art = pick[:, 1] * play  # only a sounding note can articulate
+            ll = play * tf.math.log(prob[:, 0] + 1e-12) + (1 - play) * tf.math.log(
+                1 - prob[:, 0] + 1e-12
+            )
+            return (
+                k + 1,
+                note_state,
+                tf.stack([play, art], axis=-1),
+                sounding + play,
+                lls + ll,
+                plays.write(k, play),
+                arts.write(k, art),
+            )
+
+        start = (
+            tf.constant(0),
+            [tf.zeros([n, c.units]) for c in note_cells for _ in range(2)],
+            tf.zeros([n, 2]),  # below the lowest key: (play, articulate) = 0
+            tf.zeros([n]),  # keys sounding so far
+            tf.zeros([n]),  # log-likelihood
+            tf.TensorArray(tf.float32, size=p),
+            tf.TensorArray(tf.float32, size=p),
+        )
+        *_, lls, plays, arts = tf.while_loop(lambda k, *_: k < p, note_step, start)
+        return tf.transpose(plays.stack()), tf.transpose(arts.stack()), lls, time_state
+
+    return frame_step
 
 
 def _truncated_keys(prob: Any, top_p: float) -> Any:

@@ -146,3 +146,28 @@ def test_fused_top_k_and_nucleus_match_numpy_and_keep_seeds(models: dict) -> Non
     nucleus = PerformanceSettings(num_steps=300, sampling=SamplingSettings(top_k=20, top_p=0.9))
     batch, alone = generate(model, nucleus, [5, 6]), generate(model, nucleus, [6])
     assert np.array_equal(batch[1].events, alone[0].events)  # still a function of the seed
+
+
+def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
+    """K steps per call draw each row's uniforms in the same order as one step per call."""
+    from musicgen.generate import performance_generator as pg
+
+    settings = PerformanceSettings(num_steps=300)
+    for kind in ("embedding", "multi"):
+        model = models[kind]
+        if kind == "multi":
+            settings = PerformanceSettings(num_steps=300, disable_conditioning=True)
+        stepper = PerformanceStepper(model, settings)
+        prime = primer_events(None, model.performance_config)
+        state, logits, clock = pg._run_primer(stepper, prime)
+        runs = [
+            pg._sample_batch_fused(
+                stepper, settings, [4, 9], prime, state, logits, clock, 2000, steps_per_call=k
+            )
+            for k in (1, 7, pg.STEPS_PER_CALL)
+        ]
+        for other in runs[1:]:
+            for a, b in zip(runs[0], other, strict=True):
+                assert np.array_equal(a.events, b.events)
+                assert a.log_likelihood == b.log_likelihood
+        assert all(perf.num_steps(g.events) >= 300 for g in runs[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from musicgen.generate.compiled_cache import generation_cache
 from musicgen.generate.roll_generator import (
     RollSettings,
     generate_biaxial,
@@ -78,7 +79,35 @@ def test_top_k_caps_the_keys_of_a_frame_and_rows_keep_their_seed(models: dict) -
     assert np.array_equal(batch[1].frames, alone[0].frames)
     free = generate_pianoroll(models["pianoroll"], RollSettings(num_frames=10), [4])[0]
     assert free.frames[1:].sum(axis=1).max() > 2  # the untrained model is noisy...
-    # (the biaxial model traces one 88-key graph per call: one call, the cap only)
+    # (the biaxial model: one call, the cap only)
     capped = generate_biaxial(models["biaxial"], RollSettings(num_frames=6, top_k=2), [4])
     for piece in [*batch, *capped]:
         assert piece.frames[1:].sum(axis=1).max() <= 2  # ...but never sounds more than 2
+
+
+def _traces(model: object) -> tuple[int, int]:
+    """Compiled roll steps kept on the model, and how many times they have traced in all."""
+    cache = generation_cache(model)["roll"]
+    return len(cache), sum(fn.experimental_get_tracing_count() for fn in cache.values())
+
+
+@pytest.mark.parametrize("family", ["pianoroll", "biaxial"])
+def test_steps_are_traced_once_per_model_and_settings_for_any_batch(
+    family: str, models: dict
+) -> None:
+    gen = generate_pianoroll if family == "pianoroll" else generate_biaxial
+    model = models[family]
+    settings = RollSettings(num_frames=3, temperature=0.9)
+    gen(model, settings, [1, 2])
+    entries, count = _traces(model)
+    gen(model, settings, [3, 4])  # the same settings again: no tracing
+    assert _traces(model) == (entries, count)
+    gen(model, settings, [5])  # another batch size: the same step, generalized at most once...
+    assert _traces(model)[0] == entries
+    assert _traces(model)[1] <= count + 1
+    general = _traces(model)
+    gen(model, settings, [6, 7, 8])  # ...for every batch size after it
+    assert _traces(model) == general
+    gen(model, RollSettings(num_frames=3, temperature=0.5), [1])
+    # The biaxial step holds its drawing settings (temperature here): a step of their own.
+    assert _traces(model)[0] == entries + (family == "biaxial")

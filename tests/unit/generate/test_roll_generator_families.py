@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from musicgen.encodings.chords import OOV_ID, ChordVocabulary
+from musicgen.generate.compiled_cache import generation_cache
 from musicgen.generate.roll_generator import RollSettings, generate_chords, generate_seq2seq
 
 CHORDS = ((60, 64, 67), (57, 60, 64), (55, 59, 62, 65), (53, 57, 60), (48,), (62, 65, 69))
@@ -132,3 +133,19 @@ def test_chord_top_k_draws_only_the_likeliest_chords(models: dict) -> None:
     top1 = generate_chords(model, RollSettings(num_frames=8, top_k=1), [1, 2], loop_window=0)
     for piece in top1:
         assert np.array_equal(piece.frames, greedy[0].frames)
+
+
+@pytest.mark.parametrize("family", ["chord", "seq2seq"])
+def test_steps_are_kept_on_the_model_and_not_traced_again(family: str, models: dict) -> None:
+    gen = generate_chords if family == "chord" else generate_seq2seq
+    model = models[family]
+
+    def traces() -> dict[object, int]:
+        cache = generation_cache(model)["roll"]
+        return {key: fn.experimental_get_tracing_count() for key, fn in cache.items()}
+
+    gen(model, RollSettings(num_frames=5), [1, 2])
+    gen(model, RollSettings(num_frames=5), [3])  # a second batch size generalizes the shapes
+    before = traces()
+    gen(model, RollSettings(num_frames=7, temperature=0.5), [4, 5, 6])
+    assert traces() == before
