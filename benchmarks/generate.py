@@ -1,21 +1,29 @@
 """Generation speed beside Magenta's own generator, in one invocation; batched vs one at a time.
 
     .venv/bin/python benchmarks/generate.py [--batch 256 1024] [--seconds 10] [--events 1000]
-        [--beam-events 1000] [--out FILE.json]
+        [--beam-events 1000] [--beam-batch 64]
+        [--roll-batch 64] [--roll-frames 200] [--rolls-only] [--out FILE.json]
 
 Magenta: its ``PerformanceRnnSequenceGenerator`` loaded from a 3 x 512 performance_with_dynamics
 bundle (made once by the harness's ``make_bundle.py`` and cached), timed by the harness in
 ../shared/magenta/ for ``--events`` events one piece at a time, and with beam 4 / branch 2.
 Ours, in the same run: the same size of model (speed does not depend on the weights), one piece
-at a time, batched, and beam 4 / branch 2; plus the smoke preset (1 x 64, embedding). Events/s
-= generated events / wall seconds after a warm-up that traces the step. The machine's matmul
-GFLOP/s is measured in the same run.
+at a time, batched, and beam 4 / branch 2 (one piece, and ``--beam-batch`` pieces whose beams
+advance together; ratios against Magenta's beam, which runs one piece at a time); plus the
+smoke preset (1 x 64, embedding). Events/s = generated events / wall seconds after a warm-up
+that traces the step. The machine's matmul GFLOP/s is measured in the same run.
+
+Piano-roll families (``--rolls-only``: this section alone, quickly, written only with ``--out``):
+batched frames/s of the piano-roll and biaxial LSTMs, untrained (speed does not depend on the
+weights) at the sizes of their JSB configs, built through the family registry: generated frames
+(pieces x frames) / the median wall seconds of 3 calls, after a short first call that traces.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +37,11 @@ from benchmarks import magenta_side  # noqa: E402  (needs the repository on the 
 CONFIG = "performance_with_dynamics"
 DEFAULT_DENSITY = 15.0  # Magenta's DEFAULT_NOTE_DENSITY: 4 RNN steps per note, 15 notes/s
 
+# The sizes of configs/pianoroll_lstm_jsb.yaml and configs/biaxial_lstm_jsb.yaml.
+ROLL_MODELS: dict[str, dict[str, Any]] = {
+    "pianoroll_lstm": {"layers": (150, 150)},
+    "biaxial_lstm": {"time_layers": (200, 200), "note_layers": (100, 100)},
+}
 MODELS = {
     "smoke_1x64_embedding": {"layers": (64,), "input_mode": "embedding", "embedding_dim": 32},
     "musicgen_3x512_one_hot": {"layers": (512, 512, 512), "input_mode": "one_hot"},
@@ -95,21 +108,71 @@ def magenta_generation(events: int, beam_events: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def our_beam(model: Any, events: int) -> dict[str, Any]:
-    """Our beam search (4 / 2) for one piece of about ``events`` RNN steps (Magenta's request
-    of ceil(4 x 15 notes/s x seconds) steps), tracing excluded."""
+def our_beam(model: Any, events: int, pieces: int = 1) -> dict[str, Any]:
+    """Our beam search (4 / 2) for ``pieces`` pieces of about ``events`` RNN steps each
+    (Magenta's request of ceil(4 x 15 notes/s x seconds) steps), all pieces' beams in one batch,
+    tracing excluded."""
     from musicgen.generate.performance_generator import PerformanceSettings, generate
     from musicgen.generate.sampling import SamplingSettings
 
     sampling = SamplingSettings(beam_size=4, branch_factor=2)
-    generate(model, PerformanceSettings(num_steps=20, sampling=sampling), [0])  # traces
+    seeds = list(range(1, pieces + 1))
+    generate(model, PerformanceSettings(num_steps=120, sampling=sampling), seeds)  # traces
     seconds = events / (4 * DEFAULT_DENSITY)
     # The empty primer is 1 s of silence (TIME_SHIFT(100)); the request starts after it.
     settings = PerformanceSettings(num_steps=100 + round(seconds * 100), sampling=sampling)
     started = time.perf_counter()
-    out = generate(model, settings, [1])
+    out = generate(model, settings, seeds)
     took = time.perf_counter() - started
-    return {"events": out[0].num_generated, "events_per_s": round(out[0].num_generated / took, 1)}
+    generated = sum(g.num_generated for g in out)
+    return {
+        "pieces": pieces,
+        "events": generated,
+        "seconds": round(took, 2),
+        "events_per_s": round(generated / took, 1),
+    }
+
+
+def roll_generation(batch: int, frames: int) -> dict[str, Any]:
+    """Batched frames/s of the piano-roll families' generators, tracing excluded: a 2-frame
+    first call traces the step (its time is reported apart), then the median of 3 calls."""
+    import keras
+
+    from musicgen.examples.encoding_info import EncodingInfo
+    from musicgen.generate.roll_generator import (
+        RollSettings,
+        generate_biaxial,
+        generate_pianoroll,
+    )
+    from musicgen.models.registry import get_family
+    from musicgen.train.config import ModelConfig
+
+    generators = {"pianoroll_lstm": generate_pianoroll, "biaxial_lstm": generate_biaxial}
+    info = EncodingInfo.for_pianoroll(4)
+    seeds = list(range(batch))
+    results: dict[str, Any] = {}
+    for family, sizes in ROLL_MODELS.items():
+        keras.utils.set_random_seed(0)
+        model = get_family(family).build(ModelConfig(family=family, **sizes), info)
+        generate = generators[family]
+        started = time.perf_counter()
+        generate(model, RollSettings(num_frames=2), seeds)  # traces the step
+        first = time.perf_counter() - started
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            generate(model, RollSettings(num_frames=frames), seeds)
+            times.append(time.perf_counter() - started)
+        median = statistics.median(times)
+        results[family] = {
+            "sizes": {key: list(value) for key, value in sizes.items()},
+            "pieces": batch,
+            "frames_per_piece": frames,
+            "first_call_2_frames_s": round(first, 2),
+            "median_s": round(median, 3),
+            "frames_per_s": round(batch * frames / median, 1),
+        }
+    return results
 
 
 def main() -> int:
@@ -119,8 +182,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each piece")
     parser.add_argument("--events", type=int, default=1000, help="Magenta: events per piece")
     parser.add_argument("--beam-events", type=int, default=1000, help="beam 4/2 piece length")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/generate.json")
+    parser.add_argument("--beam-batch", type=int, default=64, help="beam pieces at once")
+    parser.add_argument("--roll-batch", type=int, default=64, help="piano-roll pieces at once")
+    parser.add_argument("--roll-frames", type=int, default=200, help="piano-roll piece length")
+    parser.add_argument("--rolls-only", action="store_true", help="only the piano-roll section")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/generate.json")
     args = parser.parse_args()
+    if args.rolls_only:
+        rolls = {
+            "machine": {"matmul_float32_gflops": magenta_side.matmul_gflops("float32")},
+            "roll_generation": roll_generation(args.roll_batch, args.roll_frames),
+        }
+        return report(rolls, args.out)
     magenta = magenta_generation(args.events, args.beam_events)
     import keras
 
@@ -149,20 +222,30 @@ def main() -> int:
             )
         if name == "musicgen_3x512_one_hot":  # Magenta's size: beam search beside Magenta's
             results[name]["beam_4_branch_2"] = our_beam(model, args.beam_events)
+            results[name][f"beam_4_branch_2_batch_{args.beam_batch}"] = our_beam(
+                model, args.beam_events, args.beam_batch
+            )
+    results["roll_generation"] = roll_generation(args.roll_batch, args.roll_frames)
     ours = results["musicgen_3x512_one_hot"]
     base = magenta["one_at_a_time"]["events_per_s"]
     results["ratios_vs_magenta_one_at_a_time"] = {
         "one_at_a_time": round(ours["one_at_a_time"]["events_per_s"] / base, 2),
         **{f"batch_{b}": round(ours[f"batch_{b}"]["events_per_s"] / base, 1) for b in args.batch},
-        "beam_4_branch_2": round(
-            ours["beam_4_branch_2"]["events_per_s"] / magenta["beam_4_branch_2"]["events_per_s"],
-            1,
-        ),
+        **{
+            key: round(ours[key]["events_per_s"] / magenta["beam_4_branch_2"]["events_per_s"], 1)
+            for key in ("beam_4_branch_2", f"beam_4_branch_2_batch_{args.beam_batch}")
+        },
     }
+    return report(results, args.out or REPO / "benchmarks/results/generate.json")
+
+
+def report(results: dict[str, Any], out: Path | None) -> int:
+    """Prints the results, and writes them to ``out`` if given."""
     text = json.dumps(results, indent=2)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
     return 0
 
 

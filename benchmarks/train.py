@@ -1,16 +1,17 @@
 """Training throughput on this CPU, beside Magenta's own training step, in one invocation.
 
     .venv/bin/python benchmarks/train.py [--steps 20] [--warmup 5] [--records 256]
-        [--scaling --songs 40 --scaling-steps 12] [--out results/train.json]
+        [--loss-steps 300] [--scaling --songs 40 --scaling-steps 12] [--out results/train.json]
 
 Side by side (always): Magenta's 3 x 512 performance_with_dynamics graph, timed by the harness in
 ../shared/magenta/ (its own input queue, ``sess.run(train_op)``), and our step on the same
 records (Magenta's golden training examples, turned into our compact format), batch 64, 2
-threads. Both report medians over ``--steps`` steps after ``--warmup`` untimed ones (our first
-call traces; nothing traced is timed), per real event and per padded position, and their
-achieved GFLOP/s beside this machine's float32 and bfloat16 matmul GFLOP/s, measured in the
-same run. ``--scaling`` adds the 1 -> 2 Ray Train worker comparison through the real driver on
-POP909 songs.
+threads, in float32 and with mixed bfloat16 (``--loss-steps N`` also trains both N steps on the
+same batches and compares their losses). Both report medians over ``--steps`` steps after
+``--warmup`` untimed ones (our first call traces; nothing traced is timed), per real event and
+per padded position, and their achieved GFLOP/s beside this machine's float32 and bfloat16
+matmul GFLOP/s, measured in the same run. ``--scaling`` adds the 1 -> 2 Ray Train worker
+comparison through the real driver on POP909 songs.
 """
 
 from __future__ import annotations
@@ -106,9 +107,16 @@ SIDE_BY_SIDE = {"layers": [512, 512, 512], "input_mode": "one_hot"}
 CONFIG = "performance_with_dynamics"
 
 
-def our_step(dataset: Path, steps: int, warmup: int, batch: int) -> dict[str, Any]:
+def our_step(
+    dataset: Path, steps: int, warmup: int, batch: int, policy: str = "float32"
+) -> dict[str, Any]:
     """Our training step (the distributed step function the workers run, one worker) on the
-    dataset's batches: distinct batches, as Magenta's queue gives, read ahead of the timing."""
+    dataset's batches: distinct batches, as Magenta's queue gives, read ahead of the timing.
+
+    ``policy``: the Keras dtype policy (``mixed_bfloat16``: bfloat16 compute, float32 weights;
+    bfloat16 needs no loss scaling). The losses of every step come back in ``losses``.
+    """
+    import keras
     import tensorflow as tf
 
     from musicgen.examples.encoding_info import read_encoding_info
@@ -120,7 +128,12 @@ def our_step(dataset: Path, steps: int, warmup: int, batch: int) -> dict[str, An
     info = read_encoding_info(str(dataset))
     family = get_family("performance_rnn")
     spec = {k: tuple(v) if isinstance(v, list) else v for k, v in SIDE_BY_SIDE.items()}
-    model = family.build(ModelConfig(family="performance_rnn", **spec), info)
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(1234)  # the same initial weights for every policy
+    try:
+        model = family.build(ModelConfig(family="performance_rnn", **spec), info)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     optimizer = build_optimizer(OptimizerConfig(), mixed_precision=False)
     optimizer.build(model.trainable_variables)
     data = family.dataset(
@@ -149,6 +162,7 @@ def our_step(dataset: Path, steps: int, warmup: int, batch: int) -> dict[str, An
         "mean_events_per_step": statistics.mean(events),
         "mean_padded_positions_per_step": statistics.mean(padded),
         "trainable_params": int(sum(int(tf.size(v)) for v in model.trainable_variables)),
+        "losses": losses,
     }
 
 
@@ -178,8 +192,9 @@ def side_by_side(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     )  # fmt: skip
     dataset = magenta_side.magenta_records_as_compact(records, CONFIG, tmp / "ex", args.records)
     ours = our_step(dataset, args.steps, args.warmup, 64)
+    ours_bf16 = our_step(dataset, args.steps, args.warmup, 64, policy="mixed_bfloat16")
     rows = {}
-    for name, r in (("magenta", magenta), ("musicgen", ours)):
+    for name, r in (("magenta", magenta), ("musicgen", ours), ("musicgen_bfloat16", ours_bf16)):
         rows[name] = {
             "median_step_s": round(r["median_step_s"], 3),
             "steps_per_s": round(r["steps_per_s"], 4),
@@ -195,6 +210,9 @@ def side_by_side(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "machine": limit,
         **rows,
         "ratio_events_per_s": round(ours["events_per_s"] / magenta["events_per_s"], 2),
+        "ratio_bfloat16_events_per_s": round(
+            ours_bf16["events_per_s"] / magenta["events_per_s"], 2
+        ),
         "ratio_padded_positions_per_s": round(
             ours["padded_positions_per_s"] / magenta["padded_positions_per_s"], 2
         ),
@@ -204,6 +222,27 @@ def side_by_side(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "magenta_share_of_float32_limit": round(
             rows["magenta"]["achieved_gflops"] / limit["matmul_float32_gflops"], 2
         ),
+        "musicgen_bfloat16_share_of_bfloat16_limit": round(
+            rows["musicgen_bfloat16"]["achieved_gflops"] / limit["matmul_bfloat16_gflops"], 2
+        ),
+    }
+
+
+def loss_check(dataset: Path, steps: int) -> dict[str, Any]:
+    """float32 and mixed_bfloat16 trained ``steps`` steps from the same weights on the same
+    batches: the mean loss of the last 10 steps of each, and their relative difference."""
+    tail = min(10, steps)
+    finals = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        losses = our_step(dataset, steps, 0, 64, policy=policy)["losses"]
+        finals[policy] = statistics.mean(losses[-tail:])
+    return {
+        "steps": steps,
+        "float32_loss": round(finals["float32"], 4),
+        "bfloat16_loss": round(finals["mixed_bfloat16"], 4),
+        "relative_difference": round(
+            abs(finals["mixed_bfloat16"] - finals["float32"]) / finals["float32"], 4
+        ),
     }
 
 
@@ -212,6 +251,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="timed steps (side by side)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--records", type=int, default=256, help="Magenta records used")
+    parser.add_argument(
+        "--loss-steps", type=int, default=0, help="also train float32 and bfloat16 this many "
+        "steps on the same batches and compare the losses (the issue's check: 300)",
+    )  # fmt: skip
     parser.add_argument("--scaling", action="store_true", help="also 1 -> 2 Ray Train workers")
     parser.add_argument("--songs", type=int, default=40)
     parser.add_argument("--scaling-steps", type=int, default=12)
@@ -220,6 +263,8 @@ def main() -> int:
     results: dict[str, Any] = {"config": CONFIG}
     with tempfile.TemporaryDirectory() as tmp:
         results["side_by_side"] = side_by_side(args, Path(tmp))
+        if args.loss_steps:
+            results["bfloat16_loss_check"] = loss_check(Path(tmp) / "ex", args.loss_steps)
         if args.scaling:
             require_pop909()
             from musicgen.ray_tasks import init_ray
