@@ -54,20 +54,27 @@ class FusedLSTM(keras.layers.LSTM):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         dtype = sequences.dtype
         kernel = tf.cast(self.cell.kernel, dtype)
-        projected = tf.einsum("bti,ig->btg", sequences, kernel)
+        # Time-major before the GEMM: the input is narrower than its projection (4H).
+        steps = tf.transpose(sequences, (1, 0, 2))
+        shape = tf.shape(steps)
+        flat = tf.reshape(steps, (shape[0] * shape[1], shape[2]))
+        projected = tf.reshape(tf.matmul(flat, kernel), (shape[0], shape[1], 4 * self.units))
         return self.from_projection(projected, initial_state)
 
     def from_projection(self, projected: Any, initial_state: Any = None) -> Any:
-        """Keras' ``inner_loop`` result ``(last, outputs [B, T, H], [h, c])`` for ``x @ W``."""
+        """Keras' ``inner_loop`` result ``(last, outputs [B, T, H], [h, c])`` for time-major
+        ``x @ W`` (``[T, B, 4H]``)."""
         dtype = projected.dtype
-        batch = tf.shape(projected)[0]
+        batch = tf.shape(projected)[1]
         if initial_state is None:
             zeros = tf.zeros((batch, self.units), dtype)
             initial_state = [zeros, zeros]
         h0, c0 = (tf.cast(s, dtype) for s in initial_state)
-        time_major = tf.transpose(projected + tf.cast(self.cell.bias, dtype), (1, 0, 2))
         outputs, h, c = lstm_sequence(
-            time_major, tf.cast(self.cell.recurrent_kernel, dtype), h0, c0
+            projected + tf.cast(self.cell.bias, dtype),
+            tf.cast(self.cell.recurrent_kernel, dtype),
+            h0,
+            c0,
         )
         return h, tf.transpose(outputs, (1, 0, 2)), [h, c]
 
@@ -80,7 +87,7 @@ def sequence_from_ids(layer: FusedLSTM, ids: Any, depth: int, dtype: Any) -> Any
     """
     if tf.config.list_logical_devices("GPU"):  # cuDNN takes the one-hot GEMM in its kernel
         return layer(tf.one_hot(ids, depth, dtype=dtype))
-    projected = tf.gather(tf.cast(layer.cell.kernel, dtype), ids)
+    projected = tf.gather(tf.cast(layer.cell.kernel, dtype), tf.transpose(ids))  # time-major
     _, outputs, _ = layer.from_projection(projected)
     return outputs
 
@@ -94,7 +101,7 @@ def lstm_sequence(projected: Any, recurrent: Any, h0: Any, c0: Any) -> Any:
     """
     steps = tf.shape(projected)[0]
     dtype = projected.dtype
-    gates_ta = tf.TensorArray(dtype, size=steps)  # activated i, f, c~, o per step
+    gates_ta = tf.TensorArray(dtype, size=steps)  # pre-activations z per step
     cells_ta = tf.TensorArray(dtype, size=steps)
     outputs_ta = tf.TensorArray(dtype, size=steps)
 
@@ -104,7 +111,7 @@ def lstm_sequence(projected: Any, recurrent: Any, h0: Any, c0: Any) -> Any:
         i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zc), tf.sigmoid(zo)
         c = f * c + i * g
         h = o * tf.tanh(c)
-        gates_ta = gates_ta.write(t, tf.concat([i, f, g, o], axis=1))
+        gates_ta = gates_ta.write(t, z)  # activations are recomputed backward: no concat
         return t + 1, h, c, gates_ta, cells_ta.write(t, c), outputs_ta.write(t, h)
 
     _, h, c, gates_ta, cells_ta, outputs_ta = tf.while_loop(
@@ -127,7 +134,8 @@ def lstm_sequence(projected: Any, recurrent: Any, h0: Any, c0: Any) -> Any:
         dz_ta = tf.TensorArray(dtype, size=steps)
 
         def step(t: Any, dh: Any, dc: Any, dz_ta: Any) -> Any:
-            i, f, g, o = tf.split(gates[t], 4, axis=1)
+            zi, zf, zc, zo = tf.split(gates[t], 4, axis=1)
+            i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zc), tf.sigmoid(zo)
             dh = dh + d_outputs[t]
             tanh_c = tf.tanh(cells[t])
             do = dh * tanh_c
