@@ -171,3 +171,28 @@ def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
                 assert np.array_equal(a.events, b.events)
                 assert a.log_likelihood == b.log_likelihood
         assert all(perf.num_steps(g.events) >= 300 for g in runs[0])
+
+
+def test_slots_refilled_with_new_pieces_change_no_piece(models: dict) -> None:
+    """Eight seeds through three slots (each slot takes the next piece when its own ends) give
+    the pieces eight rows give, and each piece alone."""
+    from musicgen.generate import performance_generator as pg
+
+    model = models["embedding"]
+    settings = PerformanceSettings(num_steps=250)
+    stepper = PerformanceStepper(model, settings)
+    prime = primer_events(None, model.performance_config)
+    state, logits, clock = pg._run_primer(stepper, prime)
+    seeds = [3, 1, 4, 1, 5, 9, 2, 6]
+
+    def run(rows: int, per_call: int, chosen: list[int]) -> list:
+        return pg._sample_batch_fused(
+            stepper, settings, chosen, prime, state, logits, clock, 5000, per_call, rows
+        )
+
+    wide, narrow = run(8, 64, seeds), run(3, 5, seeds)
+    for a, b in zip(wide, narrow, strict=True):
+        assert np.array_equal(a.events, b.events)
+        assert a.log_likelihood == b.log_likelihood
+    assert np.array_equal(run(1, 64, [9])[0].events, wide[5].events)
+    assert len({len(g.events) for g in wide}) > 1  # pieces of different lengths: refills happen
