@@ -181,6 +181,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--sequential", type=int, default=4, help="pieces generated one by one")
+    parser.add_argument(
+        "--sequential-seconds", type=float, default=160.0,
+        help="length of those pieces: about Magenta's 1000 events for an untrained model",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each piece")
     parser.add_argument("--events", type=int, default=1000, help="Magenta: events per piece")
     parser.add_argument("--beam-events", type=int, default=1000, help="beam 4/2 piece length")
@@ -211,7 +215,9 @@ def main() -> int:
     for name, kwargs in MODELS.items():
         keras.utils.set_random_seed(0)
         model = PerformanceRNN("performance_with_dynamics", **kwargs)
-        one = measure(model, list(range(args.sequential)), num_steps, batched=False)
+        one = measure(
+            model, list(range(args.sequential)), int(args.sequential_seconds * 100), batched=False
+        )
         results[name] = {"one_at_a_time": one}
         for batch in args.batch:
             many = measure(model, list(range(1000, 1000 + batch)), num_steps, batched=True)
