@@ -79,14 +79,18 @@ class FusedLSTM(keras.layers.LSTM):
         return h, tf.transpose(outputs, (1, 0, 2)), [h, c]
 
 
-def sequence_from_ids(layer: FusedLSTM, ids: Any, depth: int, dtype: Any) -> Any:
+def sequence_from_ids(
+    layer: FusedLSTM, ids: Any, depth: int, dtype: Any, training: bool = False
+) -> Any:
     """The layer's outputs ``[B, T, H]`` for one-hot inputs of ``ids``: rows of W, gathered.
 
     ``one_hot(ids) @ W`` picks row ``ids`` of W with every other product an exact zero, so the
-    gather is the same number, without the ``depth``-wide GEMM or its gradient.
+    gather is the same number, without the ``depth``-wide GEMM or its gradient. Where the fused
+    loop does not apply (a GPU: cuDNN takes the one-hot GEMM in its kernel; input dropout) the
+    layer gets the one-hot rows.
     """
-    if tf.config.list_logical_devices("GPU"):  # cuDNN takes the one-hot GEMM in its kernel
-        return layer(tf.one_hot(ids, depth, dtype=dtype))
+    if not layer.fused_applies(None, training):
+        return layer(tf.one_hot(ids, depth, dtype=dtype), training=training)
     projected = tf.gather(tf.cast(layer.cell.kernel, dtype), tf.transpose(ids))  # time-major
     _, outputs, _ = layer.from_projection(projected)
     return outputs

@@ -148,7 +148,9 @@ class PerformanceRNN(keras.Model):
         if config.controls or config.note_performance:
             raise ConfigError(f"{config.name}: inputs need controls or note tuples, not ids")
         lstms = [layer for layer in self.layers if isinstance(layer, FusedLSTM)]
-        x = sequence_from_ids(lstms[0], ids, config.num_event_classes, lstms[0].compute_dtype)
+        x = sequence_from_ids(
+            lstms[0], ids, config.num_event_classes, lstms[0].compute_dtype, training
+        )
         for i, layer in enumerate(lstms):
             if i:
                 x = layer(x, training=training)
