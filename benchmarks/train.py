@@ -1,7 +1,8 @@
 """Training throughput on this CPU, beside Magenta's own training step, in one invocation.
 
     .venv/bin/python benchmarks/train.py [--steps 20] [--warmup 5] [--records 256]
-        [--loss-steps 300] [--scaling --songs 40 --scaling-steps 12] [--out results/train.json]
+        [--loss-steps 300 [--loss-layers 512 512 512] [--loss-only]]
+        [--scaling --songs 40 --scaling-steps 12] [--out results/train.json]
 
 Side by side (always): Magenta's 3 x 512 performance_with_dynamics graph, timed by the harness in
 ../shared/magenta/ (its own input queue, ``sess.run(train_op)``), and our step on the same
@@ -108,7 +109,12 @@ CONFIG = "performance_with_dynamics"
 
 
 def our_step(
-    dataset: Path, steps: int, warmup: int, batch: int, policy: str = "float32"
+    dataset: Path,
+    steps: int,
+    warmup: int,
+    batch: int,
+    policy: str = "float32",
+    layers: tuple[int, ...] = tuple(SIDE_BY_SIDE["layers"]),
 ) -> dict[str, Any]:
     """Our training step (the distributed step function the workers run, one worker) on the
     dataset's batches: distinct batches, as Magenta's queue gives, read ahead of the timing.
@@ -127,7 +133,7 @@ def our_step(
 
     info = read_encoding_info(str(dataset))
     family = get_family("performance_rnn")
-    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in SIDE_BY_SIDE.items()}
+    spec = {**SIDE_BY_SIDE, "layers": tuple(layers)}
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(1234)  # the same initial weights for every policy
     try:
@@ -228,15 +234,16 @@ def side_by_side(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
-def loss_check(dataset: Path, steps: int) -> dict[str, Any]:
+def loss_check(dataset: Path, steps: int, layers: tuple[int, ...]) -> dict[str, Any]:
     """float32 and mixed_bfloat16 trained ``steps`` steps from the same weights on the same
     batches: the mean loss of the last 10 steps of each, and their relative difference."""
     tail = min(10, steps)
     finals = {}
     for policy in ("float32", "mixed_bfloat16"):
-        losses = our_step(dataset, steps, 0, 64, policy=policy)["losses"]
+        losses = our_step(dataset, steps, 0, 64, policy=policy, layers=layers)["losses"]
         finals[policy] = statistics.mean(losses[-tail:])
     return {
+        "layers": list(layers),
         "steps": steps,
         "float32_loss": round(finals["float32"], 4),
         "bfloat16_loss": round(finals["mixed_bfloat16"], 4),
@@ -255,6 +262,13 @@ def main() -> int:
         "--loss-steps", type=int, default=0, help="also train float32 and bfloat16 this many "
         "steps on the same batches and compare the losses (the issue's check: 300)",
     )  # fmt: skip
+    parser.add_argument(
+        "--loss-layers", type=int, nargs="+", default=SIDE_BY_SIDE["layers"],
+        help="the LSTM sizes of the loss check (default Magenta's 3 x 512)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loss-only", action="store_true", help="only the loss check: no Magenta, no timing"
+    )
     parser.add_argument("--scaling", action="store_true", help="also 1 -> 2 Ray Train workers")
     parser.add_argument("--songs", type=int, default=40)
     parser.add_argument("--scaling-steps", type=int, default=12)
@@ -262,9 +276,15 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, Any] = {"config": CONFIG}
     with tempfile.TemporaryDirectory() as tmp:
-        results["side_by_side"] = side_by_side(args, Path(tmp))
+        if args.loss_only:
+            records = magenta_side.golden_training_records(CONFIG)
+            magenta_side.magenta_records_as_compact(records, CONFIG, Path(tmp) / "ex", args.records)
+        else:
+            results["side_by_side"] = side_by_side(args, Path(tmp))
         if args.loss_steps:
-            results["bfloat16_loss_check"] = loss_check(Path(tmp) / "ex", args.loss_steps)
+            results["bfloat16_loss_check"] = loss_check(
+                Path(tmp) / "ex", args.loss_steps, tuple(args.loss_layers)
+            )
         if args.scaling:
             require_pop909()
             from musicgen.ray_tasks import init_ray
