@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,23 @@ def in_testdata(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"test data missing: {path} (tests/testdata/ is part of the repository)")
     return path
+
+
+def first_seconds(ns: Any, seconds: float) -> Any:
+    """The first ``seconds`` of a NoteSequence, notes cut at the end (a generated piece's
+    length, for comparing songs with pieces)."""
+    from note_seq.protobuf.music_pb2 import NoteSequence
+
+    out = NoteSequence()
+    out.CopyFrom(ns)
+    del out.notes[:]
+    for note in ns.notes:
+        if note.start_time < seconds:
+            kept = out.notes.add()
+            kept.CopyFrom(note)
+            kept.end_time = min(note.end_time, seconds)
+    out.total_time = seconds
+    return out
 
 
 def bundled_pop909() -> list[Path]:

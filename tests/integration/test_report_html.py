@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musicgen import storage
 from musicgen.config import ConvertConfig, ExamplesConfig
@@ -43,26 +42,13 @@ from musicgen.generate.review import review_batch
 from musicgen.generate.samples import midi_bytes
 from musicgen.storage import layout
 from musicgen.train.config import DataConfig
-from tests.conftest import REPO, SAMPLE_CORPUS, in_testdata
+from tests.conftest import REPO, SAMPLE_CORPUS, first_seconds, in_testdata
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 
 PIECES, RENDERED = 5, 2
 # Set to a file path to keep the screenshot of the page read from the bucket (to look at it).
 SCREENSHOT_ENV = "MUSICGEN_REPORT_SCREENSHOT"
-
-
-def _clip(ns: NoteSequence, seconds: float) -> NoteSequence:
-    out = NoteSequence()
-    out.CopyFrom(ns)
-    del out.notes[:]
-    for note in ns.notes:
-        if note.start_time < seconds:
-            kept = out.notes.add()
-            kept.CopyFrom(note)
-            kept.end_time = min(note.end_time, seconds)
-    out.total_time = seconds
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +69,7 @@ def _make_batch(root: str, run: Any) -> tuple[str, dict[str, Any]]:
     songs = sorted(in_testdata("datasets", "midi", "pop909", "midi").glob("*.mid"))[:PIECES]
     rows = []
     for index, path in enumerate(songs):
-        data = midi_bytes(_clip(parse_midi(path.read_bytes()), 20.0))
+        data = midi_bytes(first_seconds(parse_midi(path.read_bytes()), 20.0))
         sample = layout.sample_id("h1", index)
         rows.append(write_sample(prefix, sample, data, index, {"temperature": 1.0},
                                  metrics_of_bytes(data)))  # fmt: skip

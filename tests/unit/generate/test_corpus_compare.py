@@ -11,7 +11,7 @@ from note_seq.protobuf.music_pb2 import NoteSequence
 
 from musicgen.generate import corpus_compare as cc
 from musicgen.generate.quality import parse_midi
-from tests.conftest import bundled_pop909
+from tests.conftest import bundled_pop909, first_seconds
 
 
 def _sequence(notes: list[tuple[int, float, float]], qpm: float = 120.0) -> NoteSequence:
@@ -21,20 +21,6 @@ def _sequence(notes: list[tuple[int, float, float]], qpm: float = 120.0) -> Note
         ns.notes.add(pitch=pitch, velocity=80, start_time=start, end_time=end)
     ns.total_time = max([0.0, *(end for _, _, end in notes)])
     return ns
-
-
-def _clip(ns: NoteSequence, seconds: float = 30.0) -> NoteSequence:
-    """The first ``seconds`` of a song: the length of a generated piece (Magenta's 30 s)."""
-    out = NoteSequence()
-    out.CopyFrom(ns)
-    del out.notes[:]
-    for note in ns.notes:
-        if note.start_time < seconds:
-            kept = out.notes.add()
-            kept.CopyFrom(note)
-            kept.end_time = min(note.end_time, seconds)
-    out.total_time = seconds
-    return out
 
 
 def _random_notes(seed: int, seconds: float = 30.0) -> NoteSequence:
@@ -98,7 +84,7 @@ def test_distances_intra_and_inter() -> None:
 
 @pytest.fixture(scope="module")
 def pop909() -> list[NoteSequence]:
-    return [_clip(parse_midi(path.read_bytes())) for path in bundled_pop909()]
+    return [first_seconds(parse_midi(path.read_bytes()), 30.0) for path in bundled_pop909()]
 
 
 def test_real_held_out_songs_and_random_notes_are_told_apart(pop909: list) -> None:
