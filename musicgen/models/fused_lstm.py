@@ -32,8 +32,11 @@ class FusedLSTM(keras.layers.LSTM):
     tanh/sigmoid, with bias); Keras' generic loop otherwise.
     """
 
-    def fused_applies(self, mask: Any, training: bool | None) -> bool:
-        """Whether :meth:`inner_loop` takes the fused CPU loop for this call."""
+    def fused_applies(self, mask: Any, training: bool | None, gpu: bool | None = None) -> bool:
+        """Whether :meth:`inner_loop` takes the fused CPU loop for this call (``gpu``: whether
+        a GPU is there, detected when None)."""
+        if gpu is None:
+            gpu = bool(tf.config.list_logical_devices("GPU"))
         dropping = bool(training) and bool(self.dropout or self.recurrent_dropout)
         return (
             mask is None
@@ -44,7 +47,7 @@ class FusedLSTM(keras.layers.LSTM):
             and self.cell.use_bias
             and self.cell.activation is keras.activations.tanh
             and self.cell.recurrent_activation is keras.activations.sigmoid
-            and not tf.config.list_logical_devices("GPU")
+            and not gpu
         )
 
     def inner_loop(
