@@ -108,7 +108,7 @@ class _Search:
         self.state = self.stepper.select(self.state, parents)
         self.rngs = rngs
         if self.loops is not None:  # argmax only: a detector's history is the row's own
-            self.loops = [_copy_detector(self.loops[row]) for row in parents.tolist()]
+            self.loops = [self.loops[row].copy() for row in parents.tolist()]
 
     def run(self, steps: int, parents: IntArray | None) -> None:
         """``steps`` steps on every row; records the picks and the rows they extend."""
@@ -133,13 +133,3 @@ class _Search:
             if parents is not None:
                 row = int(parents[row])
         return np.concatenate(parts[::-1]).tolist() if parts else []
-
-
-def _copy_detector(detector: LoopDetector) -> LoopDetector:
-    """A detector with the same history (sets copied, not rebuilt token by token)."""
-    copy = LoopDetector.__new__(LoopDetector)
-    copy.window = detector.window
-    copy.history = list(detector.history)
-    copy.seen = set(detector.seen)
-    copy._last = detector._last
-    return copy

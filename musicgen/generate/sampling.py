@@ -188,6 +188,14 @@ class LoopDetector:
         if self.window and len(self.history) >= self.window:
             self._last = tuple(self.history[-self.window :])
 
+    def copy(self) -> LoopDetector:
+        """A detector with the same history (its sets copied, not rebuilt token by token)."""
+        twin = LoopDetector(self.window)
+        twin.history = list(self.history)
+        twin.seen = set(self.seen)
+        twin._last = self._last
+        return twin
+
     @property
     def looping(self) -> bool:
         """Whether the newest ``window`` tokens already occurred as a run earlier."""
