@@ -147,7 +147,7 @@ def roll_generation(batch: int, frames: int) -> dict[str, Any]:
         generate_pianoroll,
     )
     from musicgen.models.registry import get_family
-    from musicgen.train.config import ModelConfig
+    from musicgen.train.config import model_config
 
     generators = {"pianoroll_lstm": generate_pianoroll, "biaxial_lstm": generate_biaxial}
     info = EncodingInfo.for_pianoroll(4)
@@ -155,7 +155,7 @@ def roll_generation(batch: int, frames: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for family, sizes in ROLL_MODELS.items():
         keras.utils.set_random_seed(0)
-        model = get_family(family).build(ModelConfig(family=family, **sizes), info)
+        model = get_family(family).build(model_config(family=family, **sizes), info)
         generate = generators[family]
         started = time.perf_counter()
         generate(model, RollSettings(num_frames=2), seeds)  # traces the step

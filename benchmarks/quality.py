@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from musicgen.config import ExamplesConfig  # noqa: E402
-from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig  # noqa: E402
+from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config  # noqa: E402
 
 log = logging.getLogger("quality")
 
@@ -158,7 +158,7 @@ def make_dataset(name: str, work: Path) -> Path:
 def train_and_score(plan: Plan, dataset: Path, runs: Path, seed: int) -> dict[str, Any]:
     """Trains one plan with the real trainer, then scores its model on the whole test split."""
     cfg = TrainConfig(
-        model=ModelConfig(family=plan.family, **plan.model),
+        model=model_config(family=plan.family, **plan.model),
         data=DataConfig(dataset=str(dataset), eval_split="valid", window=plan.window,
                         hop=plan.hop),
         optimizer=OptimizerConfig(learning_rate=plan.learning_rate, clip_norm=None,

@@ -61,7 +61,7 @@ def training_need(dataset: Path, steps: int) -> dict[str, Any]:
     from musicgen.examples.encoding_info import read_encoding_info
     from musicgen.examples.readers import list_shards
     from musicgen.models.registry import get_family
-    from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig
+    from musicgen.train.config import DataConfig, OptimizerConfig, model_config
     from musicgen.train.step import build_optimizer, make_train_step
 
     info = read_encoding_info(str(dataset))
@@ -70,7 +70,7 @@ def training_need(dataset: Path, steps: int) -> dict[str, Any]:
     strategy = tf.distribute.get_strategy()
     out: dict[str, Any] = {}
     for name, spec in MODELS.items():
-        model = family.build(ModelConfig(family="performance_rnn", **spec), info)
+        model = family.build(model_config(family="performance_rnn", **spec), info)
         optimizer = build_optimizer(OptimizerConfig(), mixed_precision=False)
         optimizer.build(model.trainable_variables)
         data = family.dataset(

@@ -73,13 +73,13 @@ def make_examples(songs: int, root: Path) -> Path:
 def run(
     dataset: Path, runs: Path, name: str, spec: dict[str, Any], workers: int, steps: int
 ) -> dict[str, Any]:
-    from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+    from musicgen.train.config import DataConfig, TrainConfig, model_config
     from musicgen.train.driver import train
     from musicgen.train.metrics import read_rows
 
     model = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items() if k != "batch"}
     cfg = TrainConfig(
-        model=ModelConfig(family="performance_rnn", **model),
+        model=model_config(family="performance_rnn", **model),
         data=DataConfig(dataset=str(dataset)),
         runs_dir=str(runs), run_id=f"{name}-{workers}w", batch_size=spec["batch"],
         num_steps=steps, log_every=2, checkpoint_every=steps, eval_batches=1,
@@ -128,7 +128,7 @@ def our_step(
     from musicgen.examples.encoding_info import read_encoding_info
     from musicgen.examples.readers import list_shards
     from musicgen.models.registry import get_family
-    from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig
+    from musicgen.train.config import DataConfig, OptimizerConfig, model_config
     from musicgen.train.step import build_optimizer, make_train_step
 
     info = read_encoding_info(str(dataset))
@@ -137,7 +137,7 @@ def our_step(
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(1234)  # the same initial weights for every policy
     try:
-        model = family.build(ModelConfig(family="performance_rnn", **spec), info)
+        model = family.build(model_config(family="performance_rnn", **spec), info)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     optimizer = build_optimizer(OptimizerConfig(), mixed_precision=False)

@@ -171,7 +171,10 @@ def from_dict(cls: type[T], data: dict[str, Any], *, source: str = "config") -> 
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}")
+        raise ConfigError(
+            f"{source}: unknown key(s) {unknown} for {cls.__name__}; "
+            f"valid keys: {', '.join(fields)}"
+        )
     missing = [
         name
         for name, f in fields.items()
@@ -201,7 +204,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return value
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping for {hint.__name__}, got {value!r}")
-        return from_dict(hint, value, source=where)
+        # A config base whose subclass depends on the mapping (the model's ``family``) picks it.
+        resolve = getattr(hint, "resolve_class", None)
+        return from_dict(resolve(value, where) if resolve else hint, value, source=where)
     if typing.get_origin(hint) is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

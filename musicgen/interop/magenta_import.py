@@ -193,11 +193,11 @@ def self_check(model: Any, weights: MagentaWeights, config: PerformanceConfig) -
 def train_config(source: MagentaSource, run_uri: str) -> Any:
     """The run's ``TrainConfig``: the model it holds. Its data is Magenta's, unknown to us: the
     dataset names the source, so generation's memorization check finds no shards and skips."""
-    from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+    from musicgen.train.config import DataConfig, TrainConfig, model_config
 
     parts = run_uri.rstrip("/").rsplit("/", 2)
     return TrainConfig(
-        model=ModelConfig(
+        model=model_config(
             family="performance_rnn", layers=source.weights.layer_sizes, input_mode="one_hot"
         ),
         data=DataConfig(dataset=source.uri),

@@ -31,12 +31,15 @@ from musicgen.encodings import biaxial
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models import losses
+from musicgen.models.configs.base import narrowed
+from musicgen.models.configs.biaxial_lstm import BiaxialLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio, roll_summary, threshold_counts
 from musicgen.models.roll_batches import roll_batches
 
 if TYPE_CHECKING:
-    from musicgen.train.config import DataConfig, ModelConfig
+    from musicgen.models.configs import ModelConfig
+    from musicgen.train.config import DataConfig
 
 JOHNSON_DROPOUT = 0.5
 
@@ -153,6 +156,7 @@ class BiaxialLSTMFamily:
 
     def build(self, cfg: ModelConfig, info: EncodingInfo) -> keras.Model:
         """A built BiaxialLSTM (called once on zeros, so every weight exists)."""
+        cfg = narrowed(cfg, BiaxialLSTMConfig)
         if info.family != "pianoroll":
             raise ConfigError(f"biaxial_lstm needs piano-roll examples, got {info.name!r}")
         model = BiaxialLSTM(

@@ -34,13 +34,16 @@ from musicgen.encodings.chords import OOV_ID, ChordVocabulary
 from musicgen.errors import ConfigError, ObjectNotFound
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models import losses
+from musicgen.models.configs.base import narrowed
+from musicgen.models.configs.chord_lstm import ChordLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio
 from musicgen.models.roll_batches import roll_batches
 from musicgen.storage import layout
 
 if TYPE_CHECKING:
-    from musicgen.train.config import DataConfig, ModelConfig
+    from musicgen.models.configs import ModelConfig
+    from musicgen.train.config import DataConfig
 
 
 def read_vocabulary(uri: str, max_chords: int | None = None) -> ChordVocabulary:
@@ -134,6 +137,7 @@ class ChordLSTMFamily:
 
     def build(self, cfg: ModelConfig, info: EncodingInfo) -> keras.Model:
         """A built ChordLSTM over the vocabulary ``cfg.chords`` (capped to ``max_chords``)."""
+        cfg = narrowed(cfg, ChordLSTMConfig)
         if info.family != "pianoroll":
             raise ConfigError(f"chord_lstm needs piano-roll examples, got {info.name!r}")
         if not cfg.chords:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from musicgen.examples.encoding_info import EncodingInfo
-    from musicgen.train.config import DataConfig, ModelConfig
+    from musicgen.models.configs import ModelConfig
+    from musicgen.train.config import DataConfig
 
 # Keys every `batch_stats` result must have.
 LOSS_SUM = "loss_sum"  # what training minimizes, summed (training=True may weight it: ramp, focal)

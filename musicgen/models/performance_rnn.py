@@ -37,11 +37,14 @@ from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.examples.readers import performance_dataset
 from musicgen.models import losses
+from musicgen.models.configs.base import narrowed
+from musicgen.models.configs.performance_rnn import PerformanceRNNConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.fused_lstm import FusedLSTM, sequence_from_ids
 
 if TYPE_CHECKING:
-    from musicgen.train.config import DataConfig, ModelConfig
+    from musicgen.models.configs import ModelConfig
+    from musicgen.train.config import DataConfig
 
 NO_EVENT_LABEL = 355  # TIME_SHIFT(100): Magenta's default event, in every id-labelled config
 FIRST_TIME_SHIFT = 256  # class of TIME_SHIFT(1); TIME_SHIFT(s) = 255 + s
@@ -220,6 +223,7 @@ class PerformanceRNNFamily:
 
     def build(self, cfg: ModelConfig, info: EncodingInfo) -> keras.Model:
         """A built PerformanceRNN for the folder's config (``info.name``)."""
+        cfg = narrowed(cfg, PerformanceRNNConfig)
         if info.family != "performance":
             raise ConfigError(f"performance_rnn needs performance examples, got {info.name!r}")
         return PerformanceRNN(

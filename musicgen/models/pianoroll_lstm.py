@@ -25,11 +25,14 @@ import tensorflow as tf
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models import losses
+from musicgen.models.configs.base import narrowed
+from musicgen.models.configs.pianoroll_lstm import PianorollLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.roll_batches import roll_batches
 
 if TYPE_CHECKING:
-    from musicgen.train.config import DataConfig, ModelConfig
+    from musicgen.models.configs import ModelConfig
+    from musicgen.train.config import DataConfig
 
 LOSSES = ("bce", "focal")
 
@@ -172,6 +175,7 @@ class PianorollLSTMFamily:
 
     def build(self, cfg: ModelConfig, info: EncodingInfo) -> keras.Model:
         """A built PianorollLSTM of the folder's roll width."""
+        cfg = narrowed(cfg, PianorollLSTMConfig)
         if info.family != "pianoroll":
             raise ConfigError(f"pianoroll_lstm needs piano-roll examples, got {info.name!r}")
         return PianorollLSTM(

@@ -28,6 +28,8 @@ import tensorflow as tf
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models import losses
+from musicgen.models.configs.base import narrowed
+from musicgen.models.configs.seq2seq_lstm import Seq2SeqLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import (
     LOSSES,
@@ -38,7 +40,8 @@ from musicgen.models.pianoroll_lstm import (
 from musicgen.models.roll_batches import roll_batches
 
 if TYPE_CHECKING:
-    from musicgen.train.config import DataConfig, ModelConfig
+    from musicgen.models.configs import ModelConfig
+    from musicgen.train.config import DataConfig
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -164,6 +167,7 @@ class Seq2SeqLSTMFamily:
 
     def build(self, cfg: ModelConfig, info: EncodingInfo) -> keras.Model:
         """A built Seq2SeqLSTM of the folder's roll width."""
+        cfg = narrowed(cfg, Seq2SeqLSTMConfig)
         if info.family != "pianoroll":
             raise ConfigError(f"seq2seq_lstm needs piano-roll examples, got {info.name!r}")
         return Seq2SeqLSTM(

@@ -18,6 +18,7 @@ from typing import Any
 
 from musicgen import storage
 from musicgen.errors import ConfigError, InputError, JobFailed, ObjectNotFound
+from musicgen.models.configs.base import with_chords
 from musicgen.storage import layout
 from musicgen.train import checkpoints as ckpts
 from musicgen.train.config import TrainConfig
@@ -62,12 +63,15 @@ class TrainReport:
 
 def absolute_paths(cfg: TrainConfig) -> TrainConfig:
     """Local paths made absolute: Ray Train workers do not run in the caller's directory."""
-    chords = storage.absolute(cfg.model.chords) if cfg.model.chords else None
+    model = cfg.model
+    chords = getattr(model, "chords", None)  # a vocabulary file, for the families that read one
+    if chords:
+        model = with_chords(model, storage.absolute(chords))
     return dataclasses.replace(
         cfg,
         runs_dir=storage.absolute(cfg.runs_dir),
         data=dataclasses.replace(cfg.data, dataset=storage.absolute(cfg.data.dataset)),
-        model=dataclasses.replace(cfg.model, chords=chords),
+        model=model,
     )
 
 

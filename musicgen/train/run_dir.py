@@ -59,12 +59,18 @@ def plain(cfg: TrainConfig) -> dict[str, object]:
 
 
 def load_config(uri: str) -> TrainConfig:
-    """Reads a ``config.resolved.yaml`` back."""
+    """Reads a ``config.resolved.yaml`` back, also one written before model configs were split
+    per family (its model carries every family's keys; those its family never read are dropped).
+    """
     import yaml
 
     from musicgen.config import from_dict
+    from musicgen.models.configs import legacy_keys_dropped
 
-    return from_dict(TrainConfig, yaml.safe_load(storage.read_bytes(uri)), source=uri)
+    data = yaml.safe_load(storage.read_bytes(uri))
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data["model"] = legacy_keys_dropped(data["model"])
+    return from_dict(TrainConfig, data, source=uri)
 
 
 def write_config(run: RunDir, cfg: TrainConfig) -> bool:

@@ -25,7 +25,7 @@ from musicgen.generate.config import GenerateConfig
 from musicgen.generate.pull import ChecksumMismatch, pull
 from musicgen.storage import layout
 from musicgen.train import checkpoints
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 from tests.conftest import SAMPLE_CORPUS, in_testdata
 from tests.fixtures.tiny_family import make_jsb_examples
@@ -157,7 +157,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, by
     runs = root / "runs"
     planted = plant_neighbours(str(runs / "pianoroll_lstm" / "tiny" / "checkpoints"))
     cfg = TrainConfig(
-        model=ModelConfig(family="pianoroll_lstm", layers=(16,)),
+        model=model_config(family="pianoroll_lstm", layers=(16,)),
         data=DataConfig(dataset=str(data), eval_split="valid", window=16),
         runs_dir=str(runs), run_id="tiny", batch_size=8, num_steps=6, log_every=2,
         checkpoint_every=2, keep_checkpoints=1, eval_batches=1,

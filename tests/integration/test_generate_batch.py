@@ -22,7 +22,7 @@ from musicgen.generate.manifest import read_manifest, read_report
 from musicgen.generate.pull import pull
 from musicgen.generate.quality import GENERATION_FACTS, metrics_of_bytes
 from musicgen.storage import layout
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 from tests.fixtures.tiny_family import make_jsb_examples
 
@@ -38,7 +38,7 @@ def performance_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     convert_corpus(ConvertConfig(input=str(SAMPLE), output=str(root / "seq")))
     make_examples(ExamplesConfig(input=str(root / "seq"), output=str(root / "ex"), eval_ratio=0.2))
     cfg = TrainConfig(
-        model=ModelConfig(family="performance_rnn", layers=(32,), input_mode="embedding",
+        model=model_config(family="performance_rnn", layers=(32,), input_mode="embedding",
                           embedding_dim=16),
         data=DataConfig(dataset=str(root / "ex")),
         runs_dir=str(root / "runs"), run_id="tiny", batch_size=8, num_steps=12, log_every=4,
@@ -52,7 +52,7 @@ def roll_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("roll")
     data = make_jsb_examples(root / "jsb")
     cfg = TrainConfig(
-        model=ModelConfig(family="pianoroll_lstm", layers=(16,)),
+        model=model_config(family="pianoroll_lstm", layers=(16,)),
         data=DataConfig(dataset=str(data), eval_split="valid", window=16),
         runs_dir=str(root / "runs"), run_id="tiny", batch_size=8, num_steps=8, log_every=4,
         checkpoint_every=8, eval_batches=1,

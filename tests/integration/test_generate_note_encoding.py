@@ -15,7 +15,7 @@ from musicgen.examples.pipeline import make_examples
 from musicgen.generate.batch import generate_batch
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import read_manifest
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
@@ -31,7 +31,7 @@ def note_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     make_examples(ExamplesConfig(input=str(root / "seq"), output=str(root / "ex"), eval_ratio=0.2,
                                  encoding=CONFIG))  # fmt: skip
     cfg = TrainConfig(
-        model=ModelConfig(family="performance_rnn", layers=(16,)),
+        model=model_config(family="performance_rnn", layers=(16,)),
         data=DataConfig(dataset=str(root / "ex")),
         runs_dir=str(root / "runs"), run_id="note", batch_size=4, num_steps=6, log_every=3,
         checkpoint_every=6, eval_batches=1,

@@ -254,7 +254,7 @@ def test_a_gcs_run_generates_without_its_dataset(
 ) -> None:
     from musicgen.generate.loaded_run import load_run
     from musicgen.models.registry import get_family
-    from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+    from musicgen.train.config import DataConfig, TrainConfig, model_config
     from musicgen.train.driver import copy_dataset_files
     from musicgen.train.run_dir import run_dir_of, write_config
 
@@ -262,7 +262,7 @@ def test_a_gcs_run_generates_without_its_dataset(
     info = EncodingInfo.for_performance(DYNAMICS, "compact", 0.1)
     write_encoding_info(dataset, info)
     cfg = TrainConfig(
-        model=ModelConfig(layers=(8,), input_mode="embedding", embedding_dim=4),
+        model=model_config(layers=(8,), input_mode="embedding", embedding_dim=4),
         data=DataConfig(dataset=dataset),
         runs_dir=storage.join(gcs_bucket, "runs"),
         run_id="alone",

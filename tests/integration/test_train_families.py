@@ -12,15 +12,15 @@ import pytest
 from musicgen.generate.batch import generate_batch
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import read_manifest, read_report
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 from tests.fixtures.tiny_family import make_jsb_examples
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 
 MODELS = {
-    "chord_lstm": ModelConfig(family="chord_lstm", layers=(16,), embedding_dim=8, max_chords=300),
-    "seq2seq_lstm": ModelConfig(family="seq2seq_lstm", layers=(16,), seq2seq_window=8),
+    "chord_lstm": model_config(family="chord_lstm", layers=(16,), embedding_dim=8, max_chords=300),
+    "seq2seq_lstm": model_config(family="seq2seq_lstm", layers=(16,), seq2seq_window=8),
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, TrainConfig, model_config
 from musicgen.train.run_dir import plain
 from tests.fixtures.tiny_family import DIVERGING_FAMILY, make_jsb_examples
 
@@ -90,7 +90,7 @@ class HostReads:
 
 def config(dataset: Path, runs: Path, **kw: Any) -> TrainConfig:
     base: dict[str, Any] = {
-        "model": ModelConfig(family="pianoroll_lstm", layers=(8,)),
+        "model": model_config(family="pianoroll_lstm", layers=(8,)),
         "data": DataConfig(dataset=str(dataset), eval_split="valid", window=16),
         "runs_dir": str(runs),
         "run_id": "sync",

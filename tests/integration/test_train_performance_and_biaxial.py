@@ -11,7 +11,7 @@ import pytest
 
 from musicgen.config import ExamplesConfig
 from musicgen.examples.pipeline import make_examples
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 from tests.fixtures.tiny_family import make_jsb_examples
 
@@ -33,7 +33,7 @@ def test_performance_rnn_on_two_workers(input_mode: str, golden_dir: Path, tmp_p
     make_examples(ExamplesConfig(input=str(golden_dir / "notesequences.tfrecord"),
                                  output=str(examples), eval_ratio=0.0))  # fmt: skip
     cfg = TrainConfig(
-        model=ModelConfig(family="performance_rnn", layers=(32, 32), input_mode=input_mode,
+        model=model_config(family="performance_rnn", layers=(32, 32), input_mode=input_mode,
                           embedding_dim=16),
         data=DataConfig(dataset=str(examples)),
         runs_dir=str(tmp_path / "runs"), run_id="p2", batch_size=16, num_steps=24, log_every=4,
@@ -51,7 +51,7 @@ def test_performance_rnn_on_two_workers(input_mode: str, golden_dir: Path, tmp_p
 def test_biaxial_lstm_on_two_workers(tmp_path: Path) -> None:
     data = make_jsb_examples(tmp_path / "jsb")
     cfg = TrainConfig(
-        model=ModelConfig(family="biaxial_lstm", time_layers=(16,), note_layers=(8,)),
+        model=model_config(family="biaxial_lstm", time_layers=(16,), note_layers=(8,)),
         data=DataConfig(dataset=str(data), eval_split="valid", window=16),
         runs_dir=str(tmp_path / "runs"), run_id="b2", batch_size=4, num_steps=12, log_every=4,
         checkpoint_every=12, eval_batches=2, num_workers=2,
@@ -76,7 +76,7 @@ def test_relative_paths_from_the_callers_directory(
     make_examples(ExamplesConfig(input=str(golden_dir / "notesequences.tfrecord"), output="ex",
                                  eval_ratio=0.5))  # fmt: skip
     cfg = TrainConfig(
-        model=ModelConfig(family="performance_rnn", layers=(16,), input_mode="embedding",
+        model=model_config(family="performance_rnn", layers=(16,), input_mode="embedding",
                           embedding_dim=8),
         data=DataConfig(dataset="ex"), runs_dir="runs", run_id="rel", batch_size=4,
         num_steps=4, log_every=2, checkpoint_every=4, eval_batches=1,

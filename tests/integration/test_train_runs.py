@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from musicgen.errors import JobFailed
-from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
+from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 from tests.fixtures.tiny_family import DIVERGING_FAMILY, make_jsb_examples
 
@@ -27,7 +27,7 @@ def jsb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def config(dataset: Path, runs: Path, **kw: Any) -> TrainConfig:
     base: dict[str, Any] = {
-        "model": ModelConfig(family="pianoroll_lstm", layers=(16,)),
+        "model": model_config(family="pianoroll_lstm", layers=(16,)),
         "data": DataConfig(dataset=str(dataset), eval_split="valid", window=32),
         "optimizer": OptimizerConfig(learning_rate=3e-3),
         "runs_dir": str(runs),

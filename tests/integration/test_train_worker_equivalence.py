@@ -28,7 +28,7 @@ from musicgen.config import ExamplesConfig
 from musicgen.examples.pipeline import make_examples
 from musicgen.models.performance_rnn import PerformanceRNNFamily
 from musicgen.models.pianoroll_lstm import PianorollLSTMFamily
-from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
+from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config
 from musicgen.train.driver import train
 from tests.fixtures.tiny_family import make_jsb_examples
 
@@ -97,13 +97,13 @@ def datasets(golden_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 CASES = {
     "performance_rnn": (
         f"{HERE}:OrderedPerformanceRNN",
-        ModelConfig(family="performance_rnn", layers=(16, 16)),
+        model_config(family="performance_rnn", layers=(16, 16)),
         DataConfig(dataset="", eval_split="none"),
         OptimizerConfig(learning_rate=1e-2, clip_norm=0.05),
     ),
     "pianoroll_lstm": (
         f"{HERE}:OrderedPianorollLSTM",
-        ModelConfig(family="pianoroll_lstm", layers=(16,)),
+        model_config(family="pianoroll_lstm", layers=(16,)),
         DataConfig(dataset="", eval_split="none", window=16),
         OptimizerConfig(learning_rate=1e-2, clip_norm=None, global_clip_norm=0.5),
     ),

@@ -15,7 +15,7 @@ from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models.biaxial_lstm import BiaxialLSTM, example_inputs
 from musicgen.models.family import NLL_WEIGHT, WEIGHT
 from musicgen.models.registry import get_family
-from musicgen.train.config import DataConfig, ModelConfig
+from musicgen.train.config import DataConfig, ModelConfig, model_config
 from tests.unit.models.helpers import cudnn_eligible, fit, lstm_layers, totals
 
 FAMILY = get_family("biaxial_lstm")
@@ -27,7 +27,7 @@ WINDOW = 12
 
 
 def _cfg(dropout: float = 0.0) -> ModelConfig:
-    return ModelConfig(
+    return model_config(
         family="biaxial_lstm", time_layers=(16, 16), note_layers=(12, 8), dropout=dropout
     )
 

@@ -21,7 +21,7 @@ from musicgen.models.chord_lstm import ChordLSTM, read_vocabulary
 from musicgen.models.family import NLL_WEIGHT, WEIGHT
 from musicgen.models.registry import get_family
 from musicgen.storage.tfrecord import write_tfrecord_file
-from musicgen.train.config import DataConfig, ModelConfig, TrainConfig
+from musicgen.train.config import DataConfig, ModelConfig, TrainConfig, model_config
 from tests.conftest import in_testdata
 from tests.unit.models.helpers import cudnn_eligible, fit, lstm_layers, totals
 
@@ -51,7 +51,7 @@ def chord_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Encoding
 
 
 def _cfg(root: Path, **kwargs: object) -> ModelConfig:
-    model = ModelConfig(family="chord_lstm", layers=(32,), embedding_dim=16, **kwargs)  # type: ignore[arg-type]
+    model = model_config(family="chord_lstm", layers=(32,), embedding_dim=16, **kwargs)  # type: ignore[arg-type]
     return TrainConfig(model=model, data=DataConfig(dataset=str(root))).model
 
 
@@ -67,10 +67,10 @@ def _batches(data: tuple[Path, EncodingInfo, list[str]], count: int = 3) -> list
 def test_train_config_points_the_model_at_the_datasets_vocabulary(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     assert cfg.chords == str(tmp_path / "chords.json")
-    other = TrainConfig(model=ModelConfig(family="pianoroll_lstm"), data=DataConfig(dataset="x"))
-    assert other.model.chords is None  # other families' configs are unchanged
+    other = TrainConfig(model=model_config(family="pianoroll_lstm"), data=DataConfig(dataset="x"))
+    assert not hasattr(other.model, "chords")  # other families have no vocabulary
     with pytest.raises(ConfigError, match="max_chords"):
-        ModelConfig(family="chord_lstm", max_chords=2)
+        model_config(family="chord_lstm", max_chords=2)
 
 
 def test_init_nll_is_uniform_and_training_lowers_it(

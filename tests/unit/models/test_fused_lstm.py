@@ -15,7 +15,7 @@ from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models.fused_lstm import FusedLSTM, sequence_from_ids
 from musicgen.models.performance_rnn import PerformanceRNN, event_inputs
 from musicgen.models.registry import get_family
-from musicgen.train.config import ModelConfig
+from musicgen.train.config import model_config
 
 
 def twin_layers(units: int, features: int) -> tuple[keras.layers.LSTM, FusedLSTM]:
@@ -118,7 +118,7 @@ def test_a_gpu_keeps_the_cudnn_kernel() -> None:
     """Where Keras would take cuDNN, FusedLSTM does too: with a GPU it defers to Keras' inner
     loop, whose arguments qualify (no GPU here, so its presence is passed in)."""
     model = get_family("performance_rnn").build(
-        ModelConfig(layers=(8, 8)), EncodingInfo.for_performance("performance_with_dynamics")
+        model_config(layers=(8, 8)), EncodingInfo.for_performance("performance_with_dynamics")
     )
     lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
     assert lstms

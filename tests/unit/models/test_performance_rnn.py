@@ -22,7 +22,7 @@ from musicgen.models.family import NLL_WEIGHT, WEIGHT
 from musicgen.models.performance_rnn import PerformanceRNN, event_inputs
 from musicgen.models.registry import get_family
 from musicgen.storage.tfrecord import read_records, write_tfrecord_file
-from musicgen.train.config import DataConfig, ModelConfig
+from musicgen.train.config import DataConfig, model_config
 from tests.unit.models.helpers import cudnn_eligible, fit, lstm_layers, totals
 
 DYNAMICS = "performance_with_dynamics"
@@ -90,7 +90,7 @@ def _batches(make_dataset: MakeDataset, name: str, batch_size: int = 4, count: i
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_parameter_count_is_magentas(name: str) -> None:
-    model = FAMILY.build(ModelConfig(), EncodingInfo.for_performance(name))
+    model = FAMILY.build(model_config(), EncodingInfo.for_performance(name))
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     assert trainable == MAGENTA_PARAMS[name]
     assert all(cudnn_eligible(layer) for layer in lstm_layers(model))
@@ -118,7 +118,7 @@ def test_ids_become_the_readers_pairs(make_dataset: MakeDataset, name: str) -> N
 def test_loss_falls_on_golden_data(make_dataset: MakeDataset, name: str, input_mode: str) -> None:
     keras.utils.set_random_seed(0)
     info, _ = make_dataset(name)
-    model = FAMILY.build(ModelConfig(layers=TINY, input_mode=input_mode, embedding_dim=16), info)
+    model = FAMILY.build(model_config(layers=TINY, input_mode=input_mode, embedding_dim=16), info)
     batches = _batches(make_dataset, name)
     before = FAMILY.summarize(totals(FAMILY, model, batches))
     if name == NOTE:  # Magenta's loss is the heads' mean; the event NLL is their sum
@@ -137,7 +137,7 @@ def test_loss_falls_on_golden_data(make_dataset: MakeDataset, name: str, input_m
 
 def test_event_metrics_are_magentas(make_dataset: MakeDataset) -> None:
     info, _ = make_dataset(DYNAMICS)
-    model = FAMILY.build(ModelConfig(layers=TINY), info)
+    model = FAMILY.build(model_config(layers=TINY), info)
     batches = _batches(make_dataset, DYNAMICS)
     sums = totals(FAMILY, model, batches)
     labels = np.concatenate([b["labels"].numpy()[b["mask"].numpy() == 1] for b in batches])
@@ -155,9 +155,9 @@ def test_event_metrics_are_magentas(make_dataset: MakeDataset) -> None:
 
 def test_embedding_needs_a_plain_config() -> None:
     with pytest.raises(ConfigError, match="embedding"):
-        FAMILY.build(ModelConfig(input_mode="embedding"), EncodingInfo.for_performance(NOTE))
+        FAMILY.build(model_config(input_mode="embedding"), EncodingInfo.for_performance(NOTE))
     with pytest.raises(ConfigError, match="performance"):
-        FAMILY.build(ModelConfig(), EncodingInfo.for_pianoroll(1))
+        FAMILY.build(model_config(), EncodingInfo.for_pianoroll(1))
 
 
 @pytest.mark.filterwarnings(KERAS_SAVE_WARNING)
@@ -169,7 +169,7 @@ def test_save_and_load_give_the_same_outputs(
     make_dataset: MakeDataset, tmp_path: Path, name: str, input_mode: str
 ) -> None:
     info, _ = make_dataset(name)
-    cfg = ModelConfig(layers=(8, 8), dropout=0.1, input_mode=input_mode, embedding_dim=4)
+    cfg = model_config(layers=(8, 8), dropout=0.1, input_mode=input_mode, embedding_dim=4)
     model = FAMILY.build(cfg, info)
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(
@@ -190,7 +190,7 @@ def test_save_and_load_give_the_same_outputs(
 def test_mixed_precision_keeps_float32_logits() -> None:
     try:
         keras.mixed_precision.set_global_policy("mixed_float16")
-        model = FAMILY.build(ModelConfig(layers=(8,)), EncodingInfo.for_performance(DYNAMICS))
+        model = FAMILY.build(model_config(layers=(8,)), EncodingInfo.for_performance(DYNAMICS))
         assert model.get_layer("lstm_0").compute_dtype == "float16"
         logits = model(tf.zeros([2, 5, 388]))
         assert logits.dtype == tf.float32

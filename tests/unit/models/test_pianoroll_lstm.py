@@ -15,7 +15,7 @@ from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import PianorollLSTM, scheduled_inputs
 from musicgen.models.registry import get_family
-from musicgen.train.config import DataConfig, ModelConfig
+from musicgen.train.config import DataConfig, ModelConfig, model_config
 from tests.unit.models.helpers import cudnn_eligible, fit, lstm_layers, totals
 
 FAMILY = get_family("pianoroll_lstm")
@@ -27,7 +27,7 @@ WINDOW = 16
 
 
 def _cfg(**kwargs: object) -> ModelConfig:
-    return ModelConfig(family="pianoroll_lstm", layers=(32, 32), **kwargs)  # type: ignore[arg-type]
+    return model_config(family="pianoroll_lstm", layers=(32, 32), **kwargs)  # type: ignore[arg-type]
 
 
 def _batches(jsb: tuple[EncodingInfo, list[str]], count: int = 3) -> list:

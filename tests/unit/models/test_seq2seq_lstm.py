@@ -15,7 +15,7 @@ from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.registry import get_family
 from musicgen.models.seq2seq_lstm import Seq2SeqLSTM, chunk_pairs
-from musicgen.train.config import DataConfig, ModelConfig
+from musicgen.train.config import DataConfig, ModelConfig, model_config
 from tests.unit.models.helpers import cudnn_eligible, fit, lstm_layers, totals
 
 FAMILY = get_family("seq2seq_lstm")
@@ -28,7 +28,7 @@ WINDOW = 16
 
 
 def _cfg(**kwargs: object) -> ModelConfig:
-    return ModelConfig(family="seq2seq_lstm", layers=(32, 32), seq2seq_window=8, **kwargs)  # type: ignore[arg-type]
+    return model_config(family="seq2seq_lstm", layers=(32, 32), seq2seq_window=8, **kwargs)  # type: ignore[arg-type]
 
 
 def _batches(
@@ -85,7 +85,7 @@ def test_init_nll_is_random_scores_pianoroll_frames_and_training_lowers_it(
     real = sum(float(b["mask"][:, 1:].numpy().sum()) for b in batches)
     assert sums[NLL_WEIGHT] == sums[WEIGHT] == real  # every real frame but a window's first
     whole = _batches(jsb_dataset, count=1, window=None)  # whole pieces: the same frames too
-    roll = PIANOROLL.build(ModelConfig(family="pianoroll_lstm", layers=(8,)), jsb_dataset[0])
+    roll = PIANOROLL.build(model_config(family="pianoroll_lstm", layers=(8,)), jsb_dataset[0])
     assert totals(FAMILY, model, whole)[NLL_WEIGHT] == totals(PIANOROLL, roll, whole)[NLL_WEIGHT]
     before = FAMILY.summarize(sums)
     assert before["nll_per_frame"] == pytest.approx(RANDOM_NLL, abs=2.0)
@@ -120,7 +120,7 @@ def test_refuses_performance_examples_and_bad_windows() -> None:
     with pytest.raises(ConfigError, match="piano-roll"):
         FAMILY.build(_cfg(), EncodingInfo.for_performance("performance"))
     with pytest.raises(ConfigError, match="seq2seq_window"):
-        ModelConfig(family="seq2seq_lstm", seq2seq_window=0)
+        model_config(family="seq2seq_lstm", seq2seq_window=0)
 
 
 @pytest.mark.filterwarnings(KERAS_SAVE_WARNING)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from musicgen.errors import ConfigError
-from musicgen.train.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig
+from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config
 from musicgen.train.metrics import MetricsLog, read_rows
 from musicgen.train.run_dir import load_config, run_dir_of, with_run_id, write_config
 
@@ -19,7 +19,7 @@ def cfg(tmp_path: Path, **kw: object) -> TrainConfig:
 
 
 def test_run_dir_layout_and_config_round_trip(tmp_path: Path) -> None:
-    c = with_run_id(cfg(tmp_path, model=ModelConfig(layers=(8, 8))))
+    c = with_run_id(cfg(tmp_path, model=model_config(layers=(8, 8))))
     assert c.run_id
     run = run_dir_of(c)
     assert run.uri == str(tmp_path / "performance_rnn" / c.run_id)
@@ -28,7 +28,7 @@ def test_run_dir_layout_and_config_round_trip(tmp_path: Path) -> None:
     assert write_config(run, c) is True  # a resume
     with pytest.raises(ConfigError, match=r"config\.resolved\.yaml"):
         write_config(
-            run, with_run_id(cfg(tmp_path, run_id=c.run_id, model=ModelConfig(layers=(4,))))
+            run, with_run_id(cfg(tmp_path, run_id=c.run_id, model=model_config(layers=(4,))))
         )
     with pytest.raises(ConfigError, match="run_id"):
         with_run_id(cfg(tmp_path, run_id="../escape"))
