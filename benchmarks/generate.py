@@ -11,7 +11,9 @@ Ours, in the same run: the same size of model (speed does not depend on the weig
 at a time, batched, and beam 4 / branch 2 (one piece, and ``--beam-batch`` pieces whose beams
 advance together; ratios against Magenta's beam, which runs one piece at a time); plus the
 smoke preset (1 x 64, embedding). Events/s = generated events / wall seconds after a warm-up
-that traces the step. The machine's matmul GFLOP/s is measured in the same run.
+that traces the step. The machine's matmul GFLOP/s is measured in the same run, and so is the
+sampler's ceiling: the same compiled cells stepping 256 rows with no sampling (``profile``:
+its events/s and GFLOP/s, and the best batch's share of it and of the matmul limit).
 
 Piano-roll families (``--rolls-only``: this section alone, quickly, written only with ``--out``):
 batched frames/s of the piano-roll and biaxial LSTMs, untrained (speed does not depend on the
@@ -22,6 +24,7 @@ weights) at the sizes of their JSB configs, built through the family registry: g
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -135,6 +138,57 @@ def our_beam(model: Any, events: int, pieces: int = 1) -> dict[str, Any]:
     }
 
 
+def step_flops(model: Any) -> int:
+    """FLOPs per event of our gathered step (GEMMs only): the first layer's recurrent GEMM (its
+    one-hot input is a row gather), ``[x, h] @ [W; U]`` for each further layer, the logits."""
+    sizes = [layer.cell.units for layer in model.layers if layer.name.startswith("lstm_")]
+    classes = model.performance_config.num_event_classes
+    gemm = sizes[0] * 4 * sizes[0] + sizes[-1] * classes
+    gemm += sum((a + b) * 4 * b for a, b in itertools.pairwise(sizes))
+    return 2 * gemm
+
+
+def gemm_bound(model: Any, rows: int = 256, steps: int = 64, reps: int = 5) -> dict[str, Any]:
+    """The sampler's ceiling on this machine: the same compiled cells for ``rows`` rows and
+    ``steps`` steps per call, with no sampling, no clocks and no host work (median of ``reps``
+    calls after one that traces)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from musicgen.generate.fused_sampling import step_cells
+    from musicgen.generate.performance_generator import PerformanceSettings, PerformanceStepper
+
+    stepper = PerformanceStepper(model, PerformanceSettings())
+    cells = step_cells(stepper, 0)
+
+    @tf.function
+    def run(picks: Any, state: list[Any]) -> Any:
+        packed = cells.packed()
+
+        def body(k: Any, logits: Any, state: list[Any]) -> Any:
+            logits, state = cells(None, picks, state, packed)
+            return k + 1, logits, state
+
+        start = (tf.constant(0), tf.zeros((rows, stepper.config.num_event_classes)), state)
+        return tf.while_loop(lambda k, *_: k < steps, body, start)[1]
+
+    picks = tf.constant(np.arange(rows) % stepper.config.num_event_classes, tf.int32)
+    state = [tf.constant(s) for s in stepper.zero_state(rows)]
+    run(picks, state).numpy()  # traces
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        run(picks, state).numpy()
+        times.append(time.perf_counter() - started)
+    events_per_s = rows * steps / statistics.median(times)
+    return {
+        "rows": rows,
+        "flops_per_event": step_flops(model),
+        "events_per_s": round(events_per_s, 1),
+        "gflops": round(events_per_s * step_flops(model) / 1e9, 1),
+    }
+
+
 def roll_generation(batch: int, frames: int) -> dict[str, Any]:
     """Batched frames/s of the piano-roll families' generators, tracing excluded: a 2-frame
     first call traces the step (its time is reported apart), then the median of 3 calls."""
@@ -228,7 +282,19 @@ def main() -> int:
             results[name][f"speedup_batch_{batch}_with_decoding"] = round(
                 many["events_per_s_with_decoding"] / one["events_per_s_with_decoding"], 1
             )
-        if name == "musicgen_3x512_one_hot":  # Magenta's size: beam search beside Magenta's
+        if name == "musicgen_3x512_one_hot":  # Magenta's size: the sampler's profile, beams
+            bound = gemm_bound(model)
+            limit = results["machine"]["matmul_float32_gflops"]
+            best = max(results[name][f"batch_{b}"]["events_per_s"] for b in args.batch)
+            results[name]["profile"] = {
+                "gemm_bound": bound,
+                "gemm_bound_share_of_matmul_limit": round(bound["gflops"] / limit, 2),
+                "sampler_best_batch_gflops": round(best * bound["flops_per_event"] / 1e9, 1),
+                "sampler_best_batch_share_of_gemm_bound": round(best / bound["events_per_s"], 2),
+                "sampler_best_batch_share_of_matmul_limit": round(
+                    best * bound["flops_per_event"] / 1e9 / limit, 2
+                ),
+            }
             results[name]["beam_4_branch_2"] = our_beam(model, args.beam_events)
             results[name][f"beam_4_branch_2_batch_{args.beam_batch}"] = our_beam(
                 model, args.beam_events, args.beam_batch

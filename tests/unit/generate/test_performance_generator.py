@@ -126,13 +126,13 @@ def test_primer_from_a_real_midi_file(golden_dir: Path, models: dict) -> None:
 def test_fused_top_k_and_nucleus_match_numpy_and_keep_seeds(models: dict) -> None:
     import tensorflow as tf
 
-    from musicgen.generate.performance_generator import _truncated
+    from musicgen.generate.fused_sampling import truncated
     from musicgen.generate.sampling import log_softmax, truncate
 
     logits = np.random.default_rng(3).normal(size=(5, 40)) * 2
     logp = log_softmax(logits)
     for k, p in ((1, 1.0), (7, 1.0), (0, 0.5), (0, 0.9), (10, 0.8)):
-        kept_tf = np.isfinite(_truncated(tf.constant(logp, tf.float32), k, p).numpy())
+        kept_tf = np.isfinite(truncated(tf.constant(logp, tf.float32), k, p).numpy())
         assert np.array_equal(kept_tf, np.isfinite(truncate(logp, k, p))), (k, p)
     model = models["embedding"]
     # top-k 1 and a tiny nucleus are greedy decoding: the compiled sampler (plain sampling)
@@ -146,53 +146,3 @@ def test_fused_top_k_and_nucleus_match_numpy_and_keep_seeds(models: dict) -> Non
     nucleus = PerformanceSettings(num_steps=300, sampling=SamplingSettings(top_k=20, top_p=0.9))
     batch, alone = generate(model, nucleus, [5, 6]), generate(model, nucleus, [6])
     assert np.array_equal(batch[1].events, alone[0].events)  # still a function of the seed
-
-
-def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
-    """K steps per call draw each row's uniforms in the same order as one step per call."""
-    from musicgen.generate import performance_generator as pg
-
-    settings = PerformanceSettings(num_steps=300)
-    for kind in ("embedding", "multi"):
-        model = models[kind]
-        if kind == "multi":
-            settings = PerformanceSettings(num_steps=300, disable_conditioning=True)
-        stepper = PerformanceStepper(model, settings)
-        prime = primer_events(None, model.performance_config)
-        state, logits, clock = pg._run_primer(stepper, prime)
-        runs = [
-            pg._sample_batch_fused(
-                stepper, settings, [4, 9], prime, state, logits, clock, 2000, steps_per_call=k
-            )
-            for k in (1, 7, pg.STEPS_PER_CALL)
-        ]
-        for other in runs[1:]:
-            for a, b in zip(runs[0], other, strict=True):
-                assert np.array_equal(a.events, b.events)
-                assert a.log_likelihood == b.log_likelihood
-        assert all(perf.num_steps(g.events) >= 300 for g in runs[0])
-
-
-def test_slots_refilled_with_new_pieces_change_no_piece(models: dict) -> None:
-    """Eight seeds through three slots (each slot takes the next piece when its own ends) give
-    the pieces eight rows give, and each piece alone."""
-    from musicgen.generate import performance_generator as pg
-
-    model = models["embedding"]
-    settings = PerformanceSettings(num_steps=250)
-    stepper = PerformanceStepper(model, settings)
-    prime = primer_events(None, model.performance_config)
-    state, logits, clock = pg._run_primer(stepper, prime)
-    seeds = [3, 1, 4, 1, 5, 9, 2, 6]
-
-    def run(rows: int, per_call: int, chosen: list[int]) -> list:
-        return pg._sample_batch_fused(
-            stepper, settings, chosen, prime, state, logits, clock, 5000, per_call, rows
-        )
-
-    wide, narrow = run(8, 64, seeds), run(3, 5, seeds)
-    for a, b in zip(wide, narrow, strict=True):
-        assert np.array_equal(a.events, b.events)
-        assert a.log_likelihood == b.log_likelihood
-    assert np.array_equal(run(1, 64, [9])[0].events, wide[5].events)
-    assert len({len(g.events) for g in wide}) > 1  # pieces of different lengths: refills happen
