@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     from musicgen import cli_magenta
 
     cli_magenta.add_parsers(sub)
+    from musicgen import cli_pretrain
+
+    cli_pretrain.add_parsers(sub, _add_common)
     from musicgen.schedule import launcher  # imports no kubernetes/TF/Ray until it runs
 
     schedule = sub.add_parser(
@@ -339,6 +342,13 @@ def run_schedule_generation(args: argparse.Namespace) -> int:
     return launcher.run_from_args(args)
 
 
+def run_pretrain_endecell(args: argparse.Namespace) -> int:
+    """`musicgen pretrain-endecell`."""
+    from musicgen import cli_pretrain
+
+    return cli_pretrain.run_pretrain_endecell(args)
+
+
 COMMANDS = {
     "schedule-generation": run_schedule_generation,
     "convert": run_convert,
@@ -349,6 +359,7 @@ COMMANDS = {
     "render": run_render,
     "import-magenta": run_import_magenta,
     "export-magenta": run_export_magenta,
+    "pretrain-endecell": run_pretrain_endecell,
 }
 
 

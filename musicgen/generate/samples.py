@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from musicgen import storage
+from musicgen.errors import ConfigError
 from musicgen.generate.config import GenerateConfig
 from musicgen.generate.manifest import ManifestRow, write_sample
 from musicgen.generate.quality import CorpusIndex, metrics_of_bytes
@@ -173,10 +174,7 @@ class SampleMaker:
             ]
         from musicgen.generate.roll_generator import (
             RollSettings,
-            generate_biaxial,
             generate_chords,
-            generate_pianoroll,
-            generate_seq2seq,
         )
 
         roll_settings = RollSettings(
@@ -193,14 +191,27 @@ class SampleMaker:
                 model, roll_settings, seeds, primer=primer, loop_window=cfg.loop_window
             )
         else:
-            gen = {"pianoroll_lstm": generate_pianoroll, "seq2seq_lstm": generate_seq2seq}.get(
-                family, generate_biaxial
-            )
-            rolls = gen(model, roll_settings, seeds, primer=primer)
+            rolls = _roll_generator(family)(model, roll_settings, seeds, primer=primer)
         return [
             (r.sequence, {"frames": cfg.num_frames, "log_likelihood": _fact(r.log_likelihood)})
             for r in rolls
         ]
+
+
+def _roll_generator(family: str) -> Any:
+    """The frame-by-frame generator of a piano-roll family (chord_lstm's takes a loop window)."""
+    from musicgen.generate import roll_generator
+    from musicgen.generate.endecell_generator import generate_endecell
+
+    generators = {
+        "pianoroll_lstm": roll_generator.generate_pianoroll,
+        "biaxial_lstm": roll_generator.generate_biaxial,
+        "seq2seq_lstm": roll_generator.generate_seq2seq,
+        "endecell": generate_endecell,
+    }
+    if family not in generators:
+        raise ConfigError(f"generate: no generator for the {family} family")
+    return generators[family]
 
 
 def _fact(value: float) -> float | None:

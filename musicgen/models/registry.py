@@ -21,6 +21,7 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "biaxial_lstm": ("musicgen.models.biaxial_lstm", "BiaxialLSTMFamily"),
     "chord_lstm": ("musicgen.models.chord_lstm", "ChordLSTMFamily"),
     "seq2seq_lstm": ("musicgen.models.seq2seq_lstm", "Seq2SeqLSTMFamily"),
+    "endecell": ("musicgen.models.endecell", "EndecellFamily"),
 }
 FAMILY_NAMES: tuple[str, ...] = tuple(_FAMILIES)
 

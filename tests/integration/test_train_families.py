@@ -1,5 +1,5 @@
-"""The chord and seq2seq LSTMs through the real jobs: Ray Train on 1 and 2 workers, then batch
-generation from the trained run (toy sizes, JSB Chorales with its chords.json)."""
+"""The chord, seq2seq and endecell models through the real jobs: Ray Train on 1 and 2 workers,
+then batch generation from the trained run (toy sizes, JSB Chorales with its chords.json)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 MODELS = {
     "chord_lstm": model_config(family="chord_lstm", layers=(16,), embedding_dim=8, max_chords=300),
     "seq2seq_lstm": model_config(family="seq2seq_lstm", layers=(16,), seq2seq_window=8),
+    "endecell": model_config(
+        family="endecell", encoder_size=8, time_layers=(16,), decoder_size=8, key_chunk=4
+    ),
 }
 
 

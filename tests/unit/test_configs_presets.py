@@ -21,6 +21,7 @@ def test_there_are_presets_for_every_family() -> None:
         "biaxial_lstm",
         "chord_lstm",
         "seq2seq_lstm",
+        "endecell",
     }
 
 

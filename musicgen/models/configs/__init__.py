@@ -16,6 +16,7 @@ from musicgen.errors import ConfigError
 from musicgen.models.configs.base import ModelConfig
 from musicgen.models.configs.biaxial_lstm import BiaxialLSTMConfig
 from musicgen.models.configs.chord_lstm import ChordLSTMConfig
+from musicgen.models.configs.endecell import EndecellConfig
 from musicgen.models.configs.performance_rnn import PerformanceRNNConfig
 from musicgen.models.configs.pianoroll_lstm import PianorollLSTMConfig
 from musicgen.models.configs.seq2seq_lstm import Seq2SeqLSTMConfig
@@ -29,6 +30,7 @@ FAMILY_CONFIGS: dict[str, type[ModelConfig]] = {
         BiaxialLSTMConfig,
         ChordLSTMConfig,
         Seq2SeqLSTMConfig,
+        EndecellConfig,
     )
 }
 FAMILIES: tuple[str, ...] = tuple(FAMILY_CONFIGS)
@@ -79,6 +81,7 @@ __all__ = [
     "FAMILY_CONFIGS",
     "BiaxialLSTMConfig",
     "ChordLSTMConfig",
+    "EndecellConfig",
     "ModelConfig",
     "PerformanceRNNConfig",
     "PianorollLSTMConfig",
