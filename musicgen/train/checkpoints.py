@@ -5,7 +5,9 @@ moments, its iteration count, the loss scale) beside the weights; the JSON (step
 written after it and marks the checkpoint complete. Only rank 0 writes; every rank restores.
 Restoring loads the file outside any distribution strategy and assigns its values, in order,
 into the freshly built (possibly mirrored) model and optimizer, so the same code serves 1 or N
-workers and a checkpoint written by N workers resumes on M.
+workers and a checkpoint written by N workers resumes on M. The optimizer's class is
+:class:`~musicgen.train.optimizer.AllReducedAdam` (registered when that module is imported);
+checkpoints written with Keras' own Adam restore too.
 """
 
 from __future__ import annotations
@@ -125,7 +127,10 @@ def restore_checkpoint(
     with storage.open_reader(ckpt.model_uri) as f, tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "ckpt.keras"
         local.write_bytes(f.read())
-        saved = keras.saving.load_model(local, custom_objects=dict(custom_objects), compile=True)
+        from musicgen.train.optimizer import AllReducedAdam  # the trainer's optimizer class
+
+        objects = {"AllReducedAdam": AllReducedAdam, **custom_objects}
+        saved = keras.saving.load_model(local, custom_objects=objects, compile=True)
     if saved.optimizer is None:
         raise CheckpointError(f"{ckpt.model_uri}: saved without an optimizer")
     _assign(ckpt.model_uri, "weights", model.weights, saved.weights)

@@ -4,9 +4,10 @@ Why our own step: Keras 3 ``fit`` fails under MultiWorkerMirroredStrategy (keras
 own clipping: Keras 3 applies ``clipnorm`` to each replica's *partial* gradient before it
 all-reduces them, so with N workers it would not clip the summed gradient. So the replica step
 all-reduces the gradient itself, clips the full gradient per tensor (tf_slim's
-``clip_gradient_norms``, Magenta's ``clip_norm``) or globally, and hands ``g / N`` to the
-optimizer, whose own SUM all-reduce restores ``g``. Every replica divides its loss sum by the
-*global* weight, so 1 or N workers compute the same update for the same global batch.
+``clip_gradient_norms``, Magenta's ``clip_norm``) or globally, and hands it to an Adam that does
+not all-reduce again (:class:`~musicgen.train.optimizer.AllReducedAdam`): one exchange of the
+gradient per step. Every replica divides its loss sum by the *global* weight, so 1 or N workers
+compute the same update for the same global batch.
 """
 
 from __future__ import annotations
@@ -37,13 +38,16 @@ def make_strategy(world_size: int) -> tf.distribute.Strategy:
 
 
 def build_optimizer(cfg: OptimizerConfig, mixed_precision: bool) -> keras.optimizers.Optimizer:
-    """Adam with Magenta's epsilon; wrapped for dynamic loss scaling under float16.
+    """Adam with Magenta's epsilon, taking the all-reduced gradient; wrapped for dynamic loss
+    scaling under float16.
 
     No ``clipnorm`` here: :func:`clip` clips the all-reduced gradient (module docstring).
     """
     import keras
 
-    adam = keras.optimizers.Adam(learning_rate=cfg.learning_rate, epsilon=cfg.epsilon)
+    from musicgen.train.optimizer import AllReducedAdam
+
+    adam = AllReducedAdam(learning_rate=cfg.learning_rate, epsilon=cfg.epsilon)
     return keras.optimizers.LossScaleOptimizer(adam) if mixed_precision else adam
 
 
@@ -86,7 +90,6 @@ def make_train_step(
 
     sum_op = tf.distribute.ReduceOp.SUM
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    replicas = float(strategy.num_replicas_in_sync)
 
     def replica_step(batch: Mapping[str, tf.Tensor]) -> Stats:
         ctx = tf.distribute.get_replica_context()
@@ -106,9 +109,9 @@ def make_train_step(
         grads = ctx.all_reduce(sum_op, grads)  # the full gradient, on every replica
         if scaled:
             scale = tf.cast(optimizer.dynamic_scale, tf.float32)
-            grads = [g * (scale / replicas) for g in clip([g / scale for g in grads], cfg)]
+            grads = [g * scale for g in clip([g / scale for g in grads], cfg)]
         else:
-            grads = [g / replicas for g in clip(grads, cfg)]
+            grads = clip(grads, cfg)
         optimizer.apply_gradients(list(zip(grads, variables, strict=True)))
         return stats
 

@@ -126,10 +126,11 @@ def checkpoint(run: Path, family: str) -> tuple[list[np.ndarray], list[np.ndarra
     import keras
 
     from musicgen.models.registry import get_family
+    from musicgen.train.optimizer import AllReducedAdam
 
     model = keras.saving.load_model(
         run / "checkpoints" / f"ckpt-{STEPS:08d}.keras",
-        custom_objects=get_family(family).custom_objects(),
+        custom_objects={**get_family(family).custom_objects(), "AllReducedAdam": AllReducedAdam},
     )
     return [w.numpy() for w in model.weights], [v.numpy() for v in model.optimizer.variables]
 

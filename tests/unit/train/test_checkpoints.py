@@ -10,23 +10,29 @@ import pytest
 from musicgen.train import checkpoints as ckpts
 
 
-def tiny_model_and_adam() -> tuple[object, object]:
+def tiny_model_and_adam(adam_class: str = "Adam") -> tuple[object, object]:
     import keras
+
+    from musicgen.train.optimizer import AllReducedAdam
 
     inputs = keras.Input((None, 3))
     model = keras.Model(
         inputs, keras.layers.Dense(2)(keras.layers.LSTM(4, return_sequences=True)(inputs))
     )
-    adam = keras.optimizers.Adam(1e-2, epsilon=1e-8)
+    cls = AllReducedAdam if adam_class == "AllReducedAdam" else keras.optimizers.Adam
+    adam = cls(1e-2, epsilon=1e-8)
     adam.build(model.trainable_variables)
     model.compile(optimizer=adam)
     return model, adam
 
 
-def test_restore_gives_back_weights_moments_and_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("saved_with", ["Adam", "AllReducedAdam"])
+def test_restore_gives_back_weights_moments_and_step(tmp_path: Path, saved_with: str) -> None:
+    """Also a checkpoint saved with Keras' Adam (before the step's single all-reduce) restores
+    into the trainer's AllReducedAdam."""
     import tensorflow as tf
 
-    model, adam = tiny_model_and_adam()
+    model, adam = tiny_model_and_adam(saved_with)
     x = np.ones((2, 5, 3), np.float32)
     for _ in range(3):
         with tf.GradientTape() as tape:
@@ -44,7 +50,7 @@ def test_restore_gives_back_weights_moments_and_step(tmp_path: Path) -> None:
     assert [c.step for c in ckpts.list_checkpoints(folder)] == [20, 30]
     assert ckpts.read_meta(latest) == {"step": 30, "metrics": {"loss": 1.0}}
 
-    fresh, fresh_adam = tiny_model_and_adam()
+    fresh, fresh_adam = tiny_model_and_adam("AllReducedAdam")
     ckpts.restore_checkpoint(latest, fresh, fresh_adam, {})
     assert int(fresh_adam.iterations) == 3
     for a, b in zip(adam.variables + model.weights, fresh_adam.variables + fresh.weights,
