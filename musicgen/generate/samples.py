@@ -61,7 +61,7 @@ def settings_of(cfg: GenerateConfig, family: str) -> dict[str, Any]:
             "disable_conditioning": cfg.disable_conditioning,
             "primer": cfg.primer,
         }
-    if family == "chord_lstm":
+    if family in ("chord_lstm", "seq2one_lstm"):
         return {**common, "num_frames": cfg.num_frames, "loop_window": cfg.loop_window,
                 "primer": cfg.primer}  # fmt: skip
     return {**common, "num_frames": cfg.num_frames, "primer": cfg.primer}
@@ -188,6 +188,12 @@ class SampleMaker:
         primer = _primer_roll(self.primer, roll_settings.steps_per_quarter) if self.primer else None
         if family == "chord_lstm":
             rolls = generate_chords(
+                model, roll_settings, seeds, primer=primer, loop_window=cfg.loop_window
+            )
+        elif family == "seq2one_lstm":
+            from musicgen.generate.seq2one_generator import generate_seq2one
+
+            rolls = generate_seq2one(
                 model, roll_settings, seeds, primer=primer, loop_window=cfg.loop_window
             )
         else:

@@ -22,6 +22,7 @@ _FAMILIES: dict[str, tuple[str, str]] = {
     "chord_lstm": ("musicgen.models.chord_lstm", "ChordLSTMFamily"),
     "seq2seq_lstm": ("musicgen.models.seq2seq_lstm", "Seq2SeqLSTMFamily"),
     "endecell": ("musicgen.models.endecell", "EndecellFamily"),
+    "seq2one_lstm": ("musicgen.models.seq2one_lstm", "Seq2OneLSTMFamily"),
 }
 FAMILY_NAMES: tuple[str, ...] = tuple(_FAMILIES)
 

@@ -1,5 +1,5 @@
-"""The chord, seq2seq and endecell models through the real jobs: Ray Train on 1 and 2 workers,
-then batch generation from the trained run (toy sizes, JSB Chorales with its chords.json)."""
+"""The chord, seq2seq, seq2one and endecell models through the real jobs: Ray Train on 1 and 2
+workers, then batch generation from the trained run (toy sizes, JSB Chorales with chords.json)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_local")]
 MODELS = {
     "chord_lstm": model_config(family="chord_lstm", layers=(16,), embedding_dim=8, max_chords=300),
     "seq2seq_lstm": model_config(family="seq2seq_lstm", layers=(16,), seq2seq_window=8),
+    "seq2one_lstm": model_config(
+        family="seq2one_lstm",
+        layers=(16,),
+        dense_size=8,
+        window=4,
+        embedding_dim=8,
+        max_chords=300,
+    ),
+    "seq2one_lstm_frame": model_config(
+        family="seq2one_lstm", target="frame", layers=(16,), dense_size=8, window=4
+    ),
     "endecell": model_config(
         family="endecell", encoder_size=8, time_layers=(16,), decoder_size=8, key_chunk=4
     ),
@@ -52,11 +63,14 @@ def worker(run: Path, rank: int) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("family", sorted(MODELS))
-def test_trains_on_one_and_two_workers_and_generates(
-    family: str, jsb: Path, tmp_path: Path
-) -> None:
-    one = train(config(family, jsb, tmp_path / "one"))
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_trains_on_one_and_two_workers_and_generates(name: str, jsb: Path, tmp_path: Path) -> None:
+    family = MODELS[name].family
+    chords = (
+        getattr(MODELS[name], "target", "chord") == "chord"
+        and "chords" in MODELS[name].applicable()
+    )
+    one = train(config(name, jsb, tmp_path / "one"))
     run = Path(one.run_dir)
     assert run == tmp_path / "one" / family / "r1"
     assert (run / "model.keras").is_file()
@@ -64,10 +78,10 @@ def test_trains_on_one_and_two_workers_and_generates(
     losses = [r["loss"] for r in rows if r["split"] == "train"]
     assert len(losses) == 3
     assert losses[-1] < losses[0]
-    metric = "chord_nll_per_frame" if family == "chord_lstm" else "nll_per_frame"
+    metric = "chord_nll_per_frame" if chords else "nll_per_frame"
     assert one.eval[metric] > 0
 
-    two = train(config(family, jsb, tmp_path / "two", num_workers=2, num_steps=6))
+    two = train(config(name, jsb, tmp_path / "two", num_workers=2, num_steps=6))
     ranks = [worker(Path(two.run_dir), r) for r in (0, 1)]
     assert [r["final_step"] for r in ranks] == [6, 6]
     assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
@@ -75,7 +89,7 @@ def test_trains_on_one_and_two_workers_and_generates(
 
     gen = GenerateConfig(run=one.run_dir, output=str(tmp_path / "gen"), num_samples=3,
                          batch_size=2, batch_id="g1", date="2026-12-01", num_frames=24,
-                         argmax=family == "chord_lstm", loop_window=4, render=0,
+                         argmax=chords, loop_window=4, render=0,
                          memorization_records=20, num_actors=1)  # fmt: skip
     report = generate_batch(gen)
     assert report.generated == 3

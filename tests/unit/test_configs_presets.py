@@ -22,6 +22,7 @@ def test_there_are_presets_for_every_family() -> None:
         "chord_lstm",
         "seq2seq_lstm",
         "endecell",
+        "seq2one_lstm",
     }
 
 

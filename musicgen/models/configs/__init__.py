@@ -19,6 +19,7 @@ from musicgen.models.configs.chord_lstm import ChordLSTMConfig
 from musicgen.models.configs.endecell import EndecellConfig
 from musicgen.models.configs.performance_rnn import PerformanceRNNConfig
 from musicgen.models.configs.pianoroll_lstm import PianorollLSTMConfig
+from musicgen.models.configs.seq2one_lstm import Seq2OneLSTMConfig
 from musicgen.models.configs.seq2seq_lstm import Seq2SeqLSTMConfig
 
 DEFAULT_FAMILY = "performance_rnn"
@@ -31,6 +32,7 @@ FAMILY_CONFIGS: dict[str, type[ModelConfig]] = {
         ChordLSTMConfig,
         Seq2SeqLSTMConfig,
         EndecellConfig,
+        Seq2OneLSTMConfig,
     )
 }
 FAMILIES: tuple[str, ...] = tuple(FAMILY_CONFIGS)
@@ -85,6 +87,7 @@ __all__ = [
     "ModelConfig",
     "PerformanceRNNConfig",
     "PianorollLSTMConfig",
+    "Seq2OneLSTMConfig",
     "Seq2SeqLSTMConfig",
     "check_keys",
     "config_class",
