@@ -1,19 +1,12 @@
 """PerformanceRNN's plain sampling, compiled: many steps per call, finished rows refilled.
 
-One compiled call runs up to ``STEPS_PER_CALL`` steps of sample + encode + LSTM for every row
+One compiled call runs up to :func:`steps_per_call` steps of sample + encode + LSTM for every row
 (:func:`compiled_steps`); :func:`sample_fused` feeds it seeds through ``ROWS`` slots, a slot
 taking the next piece when its own ends. Each row's uniforms come from its own generator, so a
 piece depends on its seed only, whatever the batch, the slots or the steps per call.
 
-The cells run on their own weights, not through Keras' cell calls, because per step they are:
-
-- for a one-hot event input, a row gather of the first kernel (``one_hot(e) @ W`` is row ``e``
-  of ``W``; the control columns, when there are any, still multiply their slice of ``W``);
-- one GEMM per layer, ``[x, h] @ [W; U]``, with the stacked kernel built once per call.
-
-The math is Keras' ``LSTMCell`` (gates i, f, c, o; ``c' = f*c + i*tanh(z_c)``, ``h' =
-o*tanh(c')``); a model whose cells are not plain tanh/sigmoid LSTMs with a bias takes Keras'
-cells (:meth:`PerformanceStepper._step_graph`).
+The cells are :func:`~musicgen.generate.performance_cells.step_cells`: for one-hot event inputs
+a row gather of the first kernel and one ``[x, h] @ [W; U]`` GEMM per further layer.
 """
 
 from __future__ import annotations
@@ -25,6 +18,7 @@ import numpy as np
 
 from musicgen.encodings import performance as perf
 from musicgen.generate.compiled_cache import generation_cache
+from musicgen.generate.performance_cells import step_cells
 from musicgen.generate.performance_generator import (
     Generated,
     PerformanceSettings,
@@ -32,110 +26,26 @@ from musicgen.generate.performance_generator import (
 )
 from musicgen.generate.sampling import FloatArray, IntArray
 
-# Steps per compiled call of the plain sampler: the call's fixed cost (argument conversion, the
-# executor's start, the host sync) is paid once per this many steps instead of once per step.
-STEPS_PER_CALL = 64
+# Row-steps per compiled call of the plain sampler, and the bounds on its steps. The call's fixed
+# cost (argument conversion, the executor's start, the host sync: a few ms) is paid once per
+# call; but a piece that ends inside a call keeps its row busy to the call's end, and the next
+# piece only takes the row at the next call, so long calls waste rows when pieces are short. A
+# call of ~2,048 row-steps keeps the fixed cost near 2% at 3 x 512 on a 2-core CPU: 8 steps for
+# 256 rows (measured, ~70-event pieces, batch 256 / 1024 events/s: 64 steps 6,443 / 5,945; 16:
+# 6,466 / 6,875; 8: 7,594 / 7,884; 4: 7,936 / 7,290; 2: 5,902 / 6,244), 64 for one row (one
+# piece at a time: 8 steps lost a third of the speed of 64).
+ROW_STEPS_PER_CALL = 2048
+MIN_STEPS_PER_CALL, MAX_STEPS_PER_CALL = 8, 64
+
+
+def steps_per_call(rows: int) -> int:
+    """Steps of the next call for ``rows`` rows (see ``ROW_STEPS_PER_CALL``)."""
+    return max(MIN_STEPS_PER_CALL, min(MAX_STEPS_PER_CALL, ROW_STEPS_PER_CALL // max(rows, 1)))
+
+
 # Rows of the plain sampler: more seeds than this run through this many slots, each slot taking
 # the next piece when its own ends. On a CPU 256 rows already keep the GEMMs at full speed.
 ROWS = 256
-
-
-def _plain_cells(stepper: PerformanceStepper) -> bool:
-    """Whether every cell is Keras' default LSTM math (tanh/sigmoid, with a bias)."""
-    import keras
-
-    return all(
-        cell.use_bias
-        and cell.activation is keras.activations.tanh
-        and cell.recurrent_activation is keras.activations.sigmoid
-        for cell in stepper.cells
-    )
-
-
-class KerasCells:
-    """The step through Keras' cells on the built input row (any encoding, any cell)."""
-
-    def __init__(self, stepper: PerformanceStepper) -> None:
-        import tensorflow as tf
-
-        self.stepper = stepper
-        config = stepper.config
-        self.table = tf.constant(
-            perf.event_inputs(np.arange(config.num_event_classes), config), tf.float32
-        )
-
-    def packed(self) -> tuple[Any, ...]:
-        """Nothing to prepare per call."""
-        return ()
-
-    def __call__(self, controls: Any, picks: Any, state: list[Any], packed: Any) -> Any:
-        """``(logits, state)`` for the picks, with their rows' ``controls``."""
-        import tensorflow as tf
-
-        if self.stepper.embedding:
-            return self.stepper._step_graph(picks, state)
-        row = tf.concat([controls, tf.gather(self.table, picks)], -1)
-        return self.stepper._step_graph(row, state)
-
-
-class GatheredCells:
-    """The step on the cells' own weights, for one-hot event inputs and plain LSTM cells: the
-    first kernel's event rows gathered, one ``[x, h] @ [W; U]`` GEMM per further layer."""
-
-    def __init__(self, stepper: PerformanceStepper, control_width: int) -> None:
-        self.cells, self.dense = stepper.cells, stepper.dense
-        self.control_width = control_width
-
-    def packed(self) -> tuple[Any, ...]:
-        """Per call, outside the step loop: the first kernel split into its control and event
-        rows, and each further layer's ``[W; U]``."""
-        import tensorflow as tf
-
-        def f32(weight: Any) -> Any:
-            return tf.cast(weight, tf.float32)
-
-        first = f32(self.cells[0].kernel)
-        stacked = [tf.concat([f32(c.kernel), f32(c.recurrent_kernel)], 0) for c in self.cells[1:]]
-        return first[: self.control_width], first[self.control_width :], stacked
-
-    def __call__(self, controls: Any, picks: Any, state: list[Any], packed: Any) -> Any:
-        """``(logits, state)`` for the picks, with their rows' ``controls``."""
-        import tensorflow as tf
-
-        control_kernel, event_kernel, stacked = packed
-        cells = self.cells
-        z = tf.gather(event_kernel, picks) + tf.matmul(
-            state[0], tf.cast(cells[0].recurrent_kernel, tf.float32)
-        )
-        if self.control_width:
-            z += tf.matmul(controls, control_kernel)
-        x, c = _gates(z + tf.cast(cells[0].bias, tf.float32), state[1])
-        new_state = [x, c]
-        for i, cell in enumerate(cells[1:], start=1):
-            z = tf.matmul(tf.concat([x, state[2 * i]], -1), stacked[i - 1])
-            x, c = _gates(z + tf.cast(cell.bias, tf.float32), state[2 * i + 1])
-            new_state += [x, c]
-        kernel, bias = tf.cast(self.dense.kernel, tf.float32), tf.cast(self.dense.bias, tf.float32)
-        return tf.matmul(x, kernel) + bias, new_state
-
-
-def _gates(z: Any, c: Any) -> tuple[Any, Any]:
-    """Keras' LSTM update from the pre-activations ``z`` (gates i, f, c, o)."""
-    import tensorflow as tf
-
-    i, f, g, o = tf.split(z, 4, axis=-1)
-    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-    return tf.sigmoid(o) * tf.tanh(c), c
-
-
-def step_cells(stepper: PerformanceStepper, control_width: int) -> KerasCells | GatheredCells:
-    """The gathered step where the event input is a plain one-hot and the cells are plain."""
-    config = stepper.config
-    events = perf.event_inputs(np.arange(config.num_event_classes), config)
-    one_hot = not stepper.embedding and np.array_equal(events, np.eye(len(events)))
-    if one_hot and _plain_cells(stepper):
-        return GatheredCells(stepper, control_width)
-    return KerasCells(stepper)
 
 
 def compiled_steps(stepper: PerformanceStepper, settings: PerformanceSettings) -> Any:
@@ -238,11 +148,12 @@ def sample_fused(
     logits: FloatArray,
     clock: int,
     limit: int,
-    steps_per_call: int = STEPS_PER_CALL,
+    per_call: int | None = None,
     rows: int = ROWS,
 ) -> list[Generated]:
     """Plain sampling of every seed through ``rows`` slots: a slot whose piece has ended takes
-    the next piece (from the primer's state), so no row waits for the longest piece of a batch.
+    the next piece (from the primer's state), and once no piece is waiting the slots of ended
+    pieces are dropped, so no row computes for a piece that has ended (beyond its last call).
     Slot r's uniforms are the next draws of its piece's own generator, so a piece is the same
     whatever the slots, the order or the steps per call."""
     import tensorflow as tf
@@ -256,15 +167,16 @@ def sample_fused(
     picks_of: list[list[np.ndarray]] = [[] for _ in seeds]
     steps_of = [0] * len(seeds)
     scores_of = [0.0] * len(seeds)
-    first_state = [np.repeat(s[:1], slots, axis=0) for s in state]
-    np_state = [s.copy() for s in first_state]
+    first_state = [s[0] for s in state]
+    np_state = [np.repeat(s[:1], slots, axis=0) for s in state]
     np_logits = np.repeat(logits[:1], slots, axis=0).astype(np.float32)
     np_clocks = np.full(slots, clock, np.int32)
     np_scores = np.zeros(slots, np.float32)
     while any(p is not None for p in piece_of):
         active = [p for p in piece_of if p is not None]
-        count = min(steps_per_call, min(limit - steps_of[p] for p in active))
-        uniforms = np.zeros((count, slots), np.float32)
+        steps = per_call or steps_per_call(len(active))
+        count = min(steps, min(limit - steps_of[p] for p in active))
+        uniforms = np.zeros((count, len(piece_of)), np.float32)
         for slot, p in enumerate(piece_of):
             if p is not None:  # the next ``count`` draws of this piece's generator
                 uniforms[:, slot] = rngs[p].random(count)
@@ -285,15 +197,19 @@ def sample_fused(
             scores_of[p] = float(np_scores[slot])
             nxt = next(waiting, None)
             piece_of[slot] = nxt
-            if nxt is None:  # an idle slot: past the end, so never live
-                np_clocks[slot] = total
+            if nxt is None:  # no piece left for this slot: it is dropped below
                 continue
             rngs[nxt] = np.random.default_rng(seeds[nxt])
             for s, first in zip(np_state, first_state, strict=True):
-                s[slot] = first[slot]
+                s[slot] = first
             np_logits[slot] = logits[0]
             np_clocks[slot] = clock
             np_scores[slot] = 0.0
+        keep = [slot for slot, p in enumerate(piece_of) if p is not None]
+        if len(keep) < len(piece_of):  # the batch shrinks: no GEMM rows for finished pieces
+            piece_of = [piece_of[slot] for slot in keep]
+            np_state = [s[keep] for s in np_state]
+            np_logits, np_clocks, np_scores = np_logits[keep], np_clocks[keep], np_scores[keep]
     out = []
     for p, seed in enumerate(seeds):
         generated = np.concatenate(picks_of[p]).astype(np.int64) if picks_of[p] else np.zeros(0)

@@ -170,6 +170,7 @@ class PerformanceStepper:
         if step is None:
             step = cache["step"] = tf.function(self._step_graph, reduce_retracing=True)
         self._step = step
+        self._gathered: Any = None  # event_step's compiled step and weights, on first use
 
     def zero_state(self, batch: int) -> list[np.ndarray]:
         """Zero (h, c) for every layer."""
@@ -199,6 +200,34 @@ class PerformanceStepper:
         logits, new_state = self._step(rows, state)
         return np.asarray(logits, np.float64), [np.asarray(s) for s in new_state]
 
+    def event_step(
+        self, events: IntArray, clocks: IntArray, state: list[np.ndarray]
+    ) -> tuple[FloatArray, list[np.ndarray]]:
+        """One step on each row's newest event (with the control for its clock): the gathered
+        cells (:mod:`~musicgen.generate.performance_cells`) where they apply, else
+        :meth:`raw_step` on the built input rows. Logits ``[B, C]`` as float64."""
+        import tensorflow as tf
+
+        from musicgen.generate.performance_cells import GatheredCells, step_cells
+
+        if self._gathered is None:
+            controls = self.controls.rows(np.zeros(1, np.int64))
+            cells = step_cells(self, controls.shape[1])
+            if not isinstance(cells, GatheredCells):
+                self._gathered = False
+            else:
+                cache = generation_cache(self.model)
+                if "event_step" not in cache:
+                    cache["event_step"] = tf.function(cells.__call__, reduce_retracing=True)
+                # The weights as they are now, once per generation (not once per step).
+                self._gathered = (cache["event_step"], cells.packed())
+        if self._gathered is False:
+            return self.raw_step(self.input_rows(events, clocks), state)
+        step, packed = self._gathered
+        rows = self.controls.rows(clocks).astype(np.float32)
+        logits, new_state = step(rows, events.astype(np.int32), state, packed)
+        return np.asarray(logits, np.float64), [np.asarray(s) for s in new_state]
+
     def select(self, state: list[np.ndarray], rows: IntArray) -> list[np.ndarray]:
         """The state of ``rows``, in that order."""
         return [s[rows] for s in state]
@@ -223,8 +252,7 @@ class _EventStepper:
         self, tokens: IntArray, state: list[np.ndarray]
     ) -> tuple[FloatArray, list[np.ndarray]]:
         self.clocks = self.clocks + shift_steps(tokens)
-        rows = self.inner.input_rows(tokens, self.clocks)
-        return self.inner.raw_step(rows, state)
+        return self.inner.event_step(tokens, self.clocks, state)
 
     def select(self, state: list[np.ndarray], rows: IntArray) -> list[np.ndarray]:
         self.clocks = self.clocks[rows]
@@ -381,7 +409,7 @@ def _sample_batch(
             if beam.loops is not None:
                 beam.loops[row].push(int(picks[row]))
         clocks = clocks + np.where(live, shift_steps(picks), 0)
-        log_probs, beam.state = stepper.raw_step(stepper.input_rows(picks, clocks), beam.state)
+        log_probs, beam.state = stepper.event_step(picks, clocks, beam.state)
     config = stepper.config
     out = []
     for seed, tokens, score in zip(seeds, beam.tokens, beam.scores.tolist(), strict=True):

@@ -1,4 +1,4 @@
-"""The compiled plain sampler: K steps per call, refilled slots, and the gathered cells."""
+"""The compiled plain sampler: K steps per call, refilled and dropped slots."""
 
 from __future__ import annotations
 
@@ -32,37 +32,6 @@ def models() -> dict[str, object]:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("kind", "gathered"),
-    [("one_hot", True), ("multi", True), ("embedding", False), ("modulo", False)],
-)
-def test_gathered_cells_compute_what_kerass_cells_compute(
-    kind: str, gathered: bool, models: dict
-) -> None:
-    """The gathered step (rows of the first kernel, one [x, h] GEMM per layer) gives Keras'
-    logits and states from the same rows, step after step; it is chosen exactly for one-hot
-    event inputs."""
-    model = models[kind]
-    settings = PerformanceSettings(num_steps=500, disable_conditioning=kind == "multi")
-    stepper = PerformanceStepper(model, settings)
-    controls = stepper.controls.rows(np.arange(500)).astype(np.float32)
-    cells = fs.step_cells(stepper, controls.shape[1])
-    assert isinstance(cells, fs.GatheredCells) is gathered
-    reference = fs.KerasCells(stepper)
-    rng = np.random.default_rng(0)
-    state = [rng.normal(size=s.shape).astype(np.float32) for s in stepper.zero_state(5)]
-    ours, theirs = list(state), list(state)
-    packed = cells.packed()
-    for t in range(6):
-        picks = rng.integers(0, stepper.config.num_event_classes, size=5).astype(np.int32)
-        rows = controls[[t, t + 3, 7, 0, 100]]
-        logits, ours = cells(rows, picks, ours, packed)
-        expected, theirs = reference(rows, picks, theirs, ())
-        np.testing.assert_allclose(logits.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
-        for a, b in zip(ours, theirs, strict=True):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
-
-
 def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
     """K steps per call draw each row's uniforms in the same order as one step per call."""
 
@@ -76,9 +45,9 @@ def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
         state, logits, clock = pg._run_primer(stepper, prime)
         runs = [
             fs.sample_fused(
-                stepper, settings, [4, 9], prime, state, logits, clock, 2000, steps_per_call=k
+                stepper, settings, [4, 9], prime, state, logits, clock, 2000, per_call=k
             )
-            for k in (1, 7, fs.STEPS_PER_CALL)
+            for k in (1, 7, fs.MAX_STEPS_PER_CALL)
         ]
         for other in runs[1:]:
             for a, b in zip(runs[0], other, strict=True):
@@ -109,3 +78,11 @@ def test_slots_refilled_with_new_pieces_change_no_piece(models: dict) -> None:
         assert a.log_likelihood == b.log_likelihood
     assert np.array_equal(run(1, 64, [9])[0].events, wide[5].events)
     assert len({len(g.events) for g in wide}) > 1  # pieces of different lengths: refills happen
+
+
+def test_calls_are_long_for_few_rows_and_short_for_many() -> None:
+    """A lone row pays the call's fixed cost rarely; many rows waste little at piece ends."""
+    assert fs.steps_per_call(1) == fs.MAX_STEPS_PER_CALL
+    assert fs.steps_per_call(256) == fs.MIN_STEPS_PER_CALL
+    sizes = [fs.steps_per_call(rows) for rows in (1, 16, 32, 64, 128, 256, 4096)]
+    assert sizes == sorted(sizes, reverse=True)
