@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/quality.py            # sized for a 2-core CPU, ~25 minutes
     .venv/bin/python benchmarks/quality.py --quick    # CI: tiny models, ~20 steps, JSB only
+    .venv/bin/python benchmarks/quality.py --families endecell seq2one_lstm --merge  # new rows
 
 For each dataset (JSB Chorales, Nottingham, Piano-midi.de; their official train/valid/test
 splits, via ``make_benchmark_examples``) each family is trained with the real ``train(cfg)`` (1
@@ -46,7 +47,8 @@ log = logging.getLogger("quality")
 DATA = Path(os.environ.get("MUSICGEN_DATA") or REPO.parent / "shared")
 POLYPHONIC = DATA / "datasets" / "polyphonic"
 DATASETS = ("JSB_Chorales", "Nottingham", "Piano-midi.de")
-ROLL_FAMILIES = ("pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm")
+ROLL_FAMILIES = ("pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm", "endecell", "seq2one_lstm")
+FAMILIES = (*ROLL_FAMILIES, "chord_lstm")
 REFERENCE = "shared/reference/benchmarks-and-data.md"
 
 # Published test NLL (nats per frame, 88-key sum; B-L and Johnson print LL = -NLL), from
@@ -89,6 +91,10 @@ ANCHORS = {
     "pianoroll_lstm": ("LSTM", "RNN (HF)"),
     "seq2seq_lstm": ("LSTM", "RNN (HF)"),
     "biaxial_lstm": ("BALSTM median", "BALSTM best"),
+    # Autoregressive over the keys of a frame, as NADE and the biaxial note axis are.
+    "endecell": ("RNN-NADE (HF)", "BALSTM median"),
+    # The frame target's on/off marginal (P(start) + P(continue)) per key: the LSTM's space.
+    "seq2one_lstm": ("LSTM", "RNN (HF)"),
 }
 
 
@@ -119,6 +125,10 @@ def plans(dataset: str, quick: bool) -> list[Plan]:
                  eval_batch_size=4),
             Plan("seq2seq_lstm", {"layers": (16,), "seq2seq_window": 8}, 20, 8, 32),
             Plan("chord_lstm", {"layers": (16,), "embedding_dim": 8}, 20, 8, 2 * bar),
+            Plan("endecell", {"encoder_size": 8, "time_layers": (16,), "decoder_size": 8,
+                              "key_chunk": 4}, 20, 8, 32),
+            Plan("seq2one_lstm", {"target": "frame", "layers": (16,), "dense_size": 8,
+                                  "window": 4}, 20, 8, 32),
         ]  # fmt: skip
     scale = {"JSB_Chorales": 1.0, "Nottingham": 1.0, "Piano-midi.de": 0.4}[dataset]
     window, hop = (None, None) if jsb else (64, 32)
@@ -138,6 +148,12 @@ def plans(dataset: str, quick: bool) -> list[Plan]:
         Plan("chord_lstm", {"layers": (128,), "embedding_dim": 32, "dropout": 0.3},
              steps(1500), 32, 2 * bar, bar, eval_batch_size=8,
              notes=f"1 x 128 LSTM over the chord vocabulary, windows of {2 * bar} (2 bars)"),
+        Plan("endecell", {"encoder_size": 64, "time_layers": (150,), "decoder_size": 64,
+                          "key_chunk": 4, "dropout": 0.3}, steps(800), 16, window, hop,
+             notes="encoder 64, time 1 x 150, decoder 64, 4 keys per key step (22 a frame)"),
+        Plan("seq2one_lstm", {"target": "frame", "layers": (150,), "dense_size": 128,
+                              "window": 2 * bar, "dropout": 0.3}, steps(800), 16, window, hop,
+             notes=f"frame target, 1 x 150 LSTM over the {2 * bar} frames before, dense 128"),
     ]  # fmt: skip
 
 
@@ -207,6 +223,16 @@ def _train_retrying(cfg: TrainConfig) -> Any:
 
 def score_test(run_dir: str, batch_size: int) -> tuple[dict[str, float], int]:
     """The run's model over every test piece, whole: summed batch stats, summarized."""
+    return score_split(run_dir, "test", batch_size)
+
+
+def score_split(
+    run_dir: str, split: str, batch_size: int, model_file: str | None = None
+) -> tuple[dict[str, float], int]:
+    """The run's model (or the checkpoint ``model_file``) over every piece of ``split``."""
+    import keras
+
+    from musicgen import storage
     from musicgen.examples.readers import list_shards
     from musicgen.generate.loaded_run import load_run
     from musicgen.models.registry import get_family
@@ -215,17 +241,25 @@ def score_test(run_dir: str, batch_size: int) -> tuple[dict[str, float], int]:
 
     run = load_run(run_dir)
     family = get_family(run.family)
+    model = run.model
+    if model_file is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "checkpoint.keras"
+            local.write_bytes(storage.read_bytes(model_file))
+            model = keras.saving.load_model(
+                local, custom_objects=family.custom_objects(), compile=False
+            )
     data = dataclasses.replace(run.config.data, window=None, hop=None)
-    files = list_shards(data.dataset, "test")
+    files = list_shards(data.dataset, split)
     ds = family.dataset(files, run.info, data, batch_size=batch_size, training=False, seed=0,
                         num_shards=1, shard_index=0)  # fmt: skip
-    step = make_eval_step(family, run.model)
+    step = make_eval_step(family, model)
     totals: dict[str, float] = {}
     for batch in ds:
         add_totals(totals, ((k, float(v)) for k, v in step(batch).items()))
     summary = family.summarize(totals)
     summary["scored_frames"] = totals["nll_weight"]
-    return _floats(summary), int(run.model.count_params())
+    return _floats(summary), int(model.count_params())
 
 
 def _floats(values: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +283,11 @@ def markdown(result: dict[str, Any]) -> str:
         f"B-L and Johnson print LL = -NLL). Published numbers from `{REFERENCE}`.",
         "",
         "Our models are trained for the step budgets shown (minutes on a shared 2-core CPU), "
-        "far below the papers' training: they are short-budget figures, not reproductions.",
+        "far below the papers' training: they are short-budget figures, not reproductions."
+        if result["mode"] != "full"
+        else "Budget `full`: published sizes, early stopping on the whole valid split, the "
+        "best-valid checkpoint scored on the whole test split; a row stopped by the wall "
+        "budget shows its valid NLL's trend (negative: still improving).",
         "",
     ]
     walls = result.get("dataset_wall_s", {})
@@ -257,8 +295,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["Wall time per dataset (examples, training, test scoring): " + ", ".join(
             f"{k} {v:.0f} s" for k, v in walls.items() if v is not None) + ".", ""]  # fmt: skip
     if result.get("merged_from_earlier_runs"):
-        lines += [f"Rows of {', '.join(result['merged_from_earlier_runs'])} come from an earlier "
-                  "invocation of the same script and settings (`--merge`).", ""]  # fmt: skip
+        lines += [f"Rows {', '.join(result['merged_from_earlier_runs'])} come from earlier "
+                  "invocations of the same script and settings (`--merge`); wall times add "
+                  "them up.", ""]  # fmt: skip
+    if result["mode"] == "full":
+        from benchmarks.quality_full import full_markdown
+
+        return "\n".join(lines + full_markdown(result, PUBLISHED)) + "\n"
     for name, rows in result["datasets"].items():
         lines += [f"## {name}", "",
                   "| family | test NLL | frame acc. | steps | train wall s | params | "
@@ -305,22 +348,46 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny models, ~20 steps, JSB only")
+    parser.add_argument(
+        "--budget",
+        choices=("quick", "default", "full"),
+        default="default",
+        help="quick: tiny models, ~20 steps, JSB only (CI); default: fixed "
+        "short budgets (~25 min); full: published sizes, early stopping on "
+        "valid, best checkpoint on test (hours; see benchmarks/quality_full.py)",
+    )
+    parser.add_argument("--quick", action="store_true", help="the same as --budget quick")
+    parser.add_argument("--seeds", type=int, nargs="*", help="full budget: seeds (default: --seed)")
+    parser.add_argument(
+        "--row-minutes",
+        type=float,
+        default=10.0,
+        help="full budget: wall minutes per family, dataset and seed",
+    )
     parser.add_argument("--datasets", nargs="*", choices=DATASETS, help="default: all (quick: JSB)")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "musicgen-quality"),
                         help="examples and runs")  # fmt: skip
     parser.add_argument("--out", help="output prefix (default benchmarks/results/quality, "
                         "quick: <work>/quality_quick)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--families", nargs="*", choices=FAMILIES, help="default: all")
     parser.add_argument("--merge", action="store_true",
-                        help="keep the other datasets' rows already in <out>.json")  # fmt: skip
+                        help="keep the rows already in <out>.json of the datasets and families "
+                        "not run now")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.quick:
+        args.budget = "quick"
+    args.quick = args.budget == "quick"
+    full = args.budget == "full"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from musicgen.ray_tasks import init_ray
 
-    work = Path(args.work) / ("quick" if args.quick else "full")
+    work = (
+        Path(args.work) / {"quick": "quick", "default": "full", "full": "full_budget"}[args.budget]
+    )
+    results = REPO / "benchmarks" / "results"
     out = Path(args.out or (Path(args.work) / "quality_quick" if args.quick
-                            else REPO / "benchmarks" / "results" / "quality"))  # fmt: skip
+                            else results / ("quality_full" if full else "quality")))  # fmt: skip
     names = args.datasets or (["JSB_Chorales"] if args.quick else list(DATASETS))
     for pickle in (POLYPHONIC / f"{name}.pickle" for name in names):
         if not pickle.exists():
@@ -329,13 +396,17 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             sys.exit(2)
+    families = args.families or FAMILIES
     for name in names:  # fresh runs: never a resumed, shorter one
-        for family in (*ROLL_FAMILIES, "chord_lstm"):
+        for family in families:
             shutil.rmtree(work / "runs" / family / f"{name}-s{args.seed}", ignore_errors=True)
     started = time.monotonic()
     init_ray(None, 2)
+    import ray
+
+    use_gpu = bool(ray.cluster_resources().get("GPU", 0))  # the same command on a GPU machine
     result: dict[str, Any] = {
-        "mode": "quick" if args.quick else "default",
+        "mode": args.budget,
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, 1 worker",
         "metric": "test NLL, nats per frame, 88-key sum, whole pieces, first frame unscored",
         "reference": REFERENCE,
@@ -347,18 +418,49 @@ def main(argv: list[str] | None = None) -> int:
         "datasets": {},
         "dataset_wall_s": {},
     }
+    earlier_wall: dict[str, float] = {}
     if args.merge and out.with_suffix(".json").exists():
         old = json.loads(out.with_suffix(".json").read_text())
-        kept = [k for k in old["datasets"] if k not in names]
-        result["datasets"] = {k: old["datasets"][k] for k in kept}
-        result["dataset_wall_s"] = {k: old.get("dataset_wall_s", {}).get(k) for k in kept}
-        result["published"] = {**{k: old["published"][k] for k in kept}, **result["published"]}
-        result["merged_from_earlier_runs"] = kept
+        result["datasets"] = {
+            k: [r for r in rows if k not in names or r["family"] not in families]
+            for k, rows in old["datasets"].items()
+        }
+        earlier_wall = {k: v or 0.0 for k, v in old.get("dataset_wall_s", {}).items()}
+        result["dataset_wall_s"] = dict(earlier_wall)
+        result["published"] = {**old["published"], **result["published"]}
+        result["merged_from_earlier_runs"] = [
+            f"{k}/{r['family']}" for k, rows in result["datasets"].items() for r in rows
+        ]
     for name in names:
         dataset_started = time.monotonic()
         dataset = make_dataset(name, work)
-        rows = []
-        for plan in plans(name, args.quick):
+        rows = result["datasets"].get(name, [])
+        if full:
+            from benchmarks.quality_full import full_plans, train_early_stopping
+
+            def score(run_dir: str, split: str, batch: int, model_file: str | None) -> Any:
+                return score_split(run_dir, split, batch, model_file)[0]
+
+            for full_plan in (p for p in full_plans(name) if p.family in families):
+                for seed in args.seeds or [args.seed]:
+                    log.info("%s: %s, seed %d, full budget", name, full_plan.family, seed)
+                    row = train_early_stopping(
+                        full_plan, dataset, work / "runs", seed, args.row_minutes * 60,
+                        use_gpu, _train_retrying, score,
+                    )  # fmt: skip
+                    rows = [r for r in rows
+                            if (r["family"], r.get("seed")) != (row["family"], seed)]  # fmt: skip
+                    rows.append(row)
+                    result["datasets"][name] = rows
+                    result["dataset_wall_s"][name] = round(
+                        earlier_wall.get(name, 0.0) + time.monotonic() - dataset_started, 1
+                    )
+                    result["total_wall_s"] = round(
+                        time.monotonic() - started + sum(earlier_wall.values()), 1
+                    )
+                    _write(out, result)
+            continue
+        for plan in (p for p in plans(name, args.quick) if p.family in families):
             log.info("%s: training %s for %d steps", name, plan.family, plan.steps)
             row = train_and_score(plan, dataset, work / "runs", args.seed)
             if plan.family == "chord_lstm":
@@ -369,12 +471,11 @@ def main(argv: list[str] | None = None) -> int:
                      row["train_wall_s"])  # fmt: skip
             rows.append(row)
             result["datasets"][name] = rows
-            result["dataset_wall_s"][name] = round(time.monotonic() - dataset_started, 1)
+            result["dataset_wall_s"][name] = round(
+                earlier_wall.get(name, 0.0) + time.monotonic() - dataset_started, 1
+            )
             result["total_wall_s"] = round(
-                time.monotonic()
-                - started
-                + sum(v or 0.0 for k, v in result["dataset_wall_s"].items() if k not in names),
-                1,
+                time.monotonic() - started + sum(earlier_wall.values()), 1
             )
             _write(out, result)  # after every run, so a cut-short run leaves its figures
     print(markdown(result))
