@@ -35,11 +35,10 @@ from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.biaxial_lstm import BiaxialLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio, roll_summary, threshold_counts
-from musicgen.models.roll_batches import roll_batches
+from musicgen.models.roll_batches import RollWindows
 
 if TYPE_CHECKING:
     from musicgen.models.configs import ModelConfig
-    from musicgen.train.config import DataConfig
 
 JOHNSON_DROPOUT = 0.5
 
@@ -149,8 +148,10 @@ def example_inputs(num_pitches: int = 88, steps: int = 2, batch: int = 1) -> dic
     }
 
 
-class BiaxialLSTMFamily:
+class BiaxialLSTMFamily(RollWindows):
     """The ``biaxial_lstm`` family (see the module docstring)."""
+
+    FEATURES = "biaxial"
 
     name = "biaxial_lstm"
 
@@ -169,31 +170,6 @@ class BiaxialLSTMFamily:
         )
         model(example_inputs(info.num_pitches))
         return model
-
-    def dataset(
-        self,
-        files: Sequence[str],
-        info: EncodingInfo,
-        data: DataConfig,
-        *,
-        batch_size: int,
-        training: bool,
-        seed: int,
-        num_shards: int,
-        shard_index: int,
-    ) -> tf.data.Dataset:
-        """Windows of frames, onsets and Johnson's per-note features."""
-        return roll_batches(
-            files,
-            info,
-            data,
-            "biaxial",
-            batch_size=batch_size,
-            training=training,
-            seed=seed,
-            num_shards=num_shards,
-            shard_index=shard_index,
-        )
 
     def batch_stats(
         self, model: keras.Model, batch: Mapping[str, tf.Tensor], training: bool

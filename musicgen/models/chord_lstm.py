@@ -38,7 +38,7 @@ from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.chord_lstm import ChordLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio
-from musicgen.models.roll_batches import roll_batches
+from musicgen.models.roll_batches import RollWindows
 from musicgen.storage import layout
 
 if TYPE_CHECKING:
@@ -130,8 +130,14 @@ class ChordLSTM(keras.Model):
         return cls(**config)
 
 
-class ChordLSTMFamily:
+class ChordLSTMFamily(RollWindows):
     """The ``chord_lstm`` family (see the module docstring)."""
+
+    FEATURES = "chords"
+
+    def vocabulary(self, data: DataConfig) -> ChordVocabulary:
+        """The dataset's ``chords.json``: batches carry its chord ids."""
+        return read_vocabulary(storage.join(data.dataset, layout.CHORD_VOCABULARY))
 
     name = "chord_lstm"
 
@@ -154,32 +160,6 @@ class ChordLSTMFamily:
             layers=cfg.layers,
             dropout=cfg.dropout,
             name="chord_lstm",
-        )
-
-    def dataset(
-        self,
-        files: Sequence[str],
-        info: EncodingInfo,
-        data: DataConfig,
-        *,
-        batch_size: int,
-        training: bool,
-        seed: int,
-        num_shards: int,
-        shard_index: int,
-    ) -> tf.data.Dataset:
-        """Windows of frames with their chord ids under ``<data.dataset>/chords.json``."""
-        return roll_batches(
-            files,
-            info,
-            data,
-            "chords",
-            batch_size=batch_size,
-            training=training,
-            seed=seed,
-            num_shards=num_shards,
-            shard_index=shard_index,
-            vocabulary=read_vocabulary(storage.join(data.dataset, layout.CHORD_VOCABULARY)),
         )
 
     def batch_stats(

@@ -41,11 +41,10 @@ from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.endecell import EndecellConfig, check_key_chunk
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import roll_summary, threshold_counts
-from musicgen.models.roll_batches import roll_batches
+from musicgen.models.roll_batches import RollWindows
 
 if TYPE_CHECKING:
     from musicgen.models.configs import ModelConfig
-    from musicgen.train.config import DataConfig
 
 
 def _lstm(units: int, name: str, sequences: bool = True) -> keras.layers.LSTM:
@@ -187,7 +186,7 @@ def teacher_forced(batch: Mapping[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor]
     return {"rows": rows, "targets": frames[:, 1:]}, mask
 
 
-class EndecellFamily:
+class EndecellFamily(RollWindows):
     """The ``endecell`` family (see the module docstring)."""
 
     name = "endecell"
@@ -214,31 +213,6 @@ class EndecellFamily:
 
             load_autoencoder(model, cfg.pretrained_autoencoder)
         return model
-
-    def dataset(
-        self,
-        files: Sequence[str],
-        info: EncodingInfo,
-        data: DataConfig,
-        *,
-        batch_size: int,
-        training: bool,
-        seed: int,
-        num_shards: int,
-        shard_index: int,
-    ) -> tf.data.Dataset:
-        """Windows (``data.window``/``data.hop``) of frames and onsets."""
-        return roll_batches(
-            files,
-            info,
-            data,
-            "frames",
-            batch_size=batch_size,
-            training=training,
-            seed=seed,
-            num_shards=num_shards,
-            shard_index=shard_index,
-        )
 
     def batch_stats(
         self, model: keras.Model, batch: Mapping[str, tf.Tensor], training: bool

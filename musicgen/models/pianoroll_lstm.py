@@ -28,11 +28,10 @@ from musicgen.models import losses
 from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.pianoroll_lstm import PianorollLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
-from musicgen.models.roll_batches import roll_batches
+from musicgen.models.roll_batches import RollWindows
 
 if TYPE_CHECKING:
     from musicgen.models.configs import ModelConfig
-    from musicgen.train.config import DataConfig
 
 LOSSES = ("bce", "focal")
 
@@ -168,7 +167,7 @@ def roll_summary(totals: Mapping[str, float]) -> dict[str, float]:
     }
 
 
-class PianorollLSTMFamily:
+class PianorollLSTMFamily(RollWindows):
     """The ``pianoroll_lstm`` family (see the module docstring)."""
 
     name = "pianoroll_lstm"
@@ -189,31 +188,6 @@ class PianorollLSTMFamily:
             teacher_forcing=cfg.teacher_forcing,
             threshold=cfg.threshold,
             name="pianoroll_lstm",
-        )
-
-    def dataset(
-        self,
-        files: Sequence[str],
-        info: EncodingInfo,
-        data: DataConfig,
-        *,
-        batch_size: int,
-        training: bool,
-        seed: int,
-        num_shards: int,
-        shard_index: int,
-    ) -> tf.data.Dataset:
-        """Windows (``data.window``/``data.hop``) of frames and onsets."""
-        return roll_batches(
-            files,
-            info,
-            data,
-            "frames",
-            batch_size=batch_size,
-            training=training,
-            seed=seed,
-            num_shards=num_shards,
-            shard_index=shard_index,
         )
 
     def batch_stats(

@@ -50,7 +50,7 @@ from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.seq2one_lstm import TARGETS, Seq2OneLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
 from musicgen.models.pianoroll_lstm import ratio, roll_summary, threshold_counts
-from musicgen.models.roll_batches import roll_batches
+from musicgen.models.roll_batches import RollWindows
 from musicgen.storage import layout
 
 if TYPE_CHECKING:
@@ -248,8 +248,14 @@ def _frame_stats(model: Seq2OneLSTM, batch: Mapping[str, tf.Tensor], training: b
     }
 
 
-class Seq2OneLSTMFamily:
+class Seq2OneLSTMFamily(RollWindows):
     """The ``seq2one_lstm`` family (see the module docstring)."""
+
+    def vocabulary(self, data: DataConfig) -> ChordVocabulary | None:
+        """The dataset's ``chords.json`` where there is one (a frame-target model ignores the
+        ids; the batches cannot know the target, which is the model's)."""
+        path = storage.join(data.dataset, layout.CHORD_VOCABULARY)
+        return read_vocabulary(path) if storage.exists(path) else None
 
     name = "seq2one_lstm"
 
@@ -281,34 +287,6 @@ class Seq2OneLSTMFamily:
             dropout=cfg.dropout,
             threshold=cfg.threshold,
             name="seq2one_lstm",
-        )
-
-    def dataset(
-        self,
-        files: Sequence[str],
-        info: EncodingInfo,
-        data: DataConfig,
-        *,
-        batch_size: int,
-        training: bool,
-        seed: int,
-        num_shards: int,
-        shard_index: int,
-    ) -> tf.data.Dataset:
-        """Windows of frames and onsets, with chord ids when the dataset has a vocabulary."""
-        path = storage.join(data.dataset, layout.CHORD_VOCABULARY)
-        vocabulary = read_vocabulary(path) if storage.exists(path) else None
-        return roll_batches(
-            files,
-            info,
-            data,
-            "frames" if vocabulary is None else "chords",
-            batch_size=batch_size,
-            training=training,
-            seed=seed,
-            num_shards=num_shards,
-            shard_index=shard_index,
-            vocabulary=vocabulary,
         )
 
     def batch_stats(

@@ -37,11 +37,10 @@ from musicgen.models.pianoroll_lstm import (
     scheduled_inputs,
     threshold_counts,
 )
-from musicgen.models.roll_batches import roll_batches
+from musicgen.models.roll_batches import RollWindows
 
 if TYPE_CHECKING:
     from musicgen.models.configs import ModelConfig
-    from musicgen.train.config import DataConfig
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -160,7 +159,7 @@ def chunk_pairs(
     }
 
 
-class Seq2SeqLSTMFamily:
+class Seq2SeqLSTMFamily(RollWindows):
     """The ``seq2seq_lstm`` family (see the module docstring)."""
 
     name = "seq2seq_lstm"
@@ -181,31 +180,6 @@ class Seq2SeqLSTMFamily:
             teacher_forcing=cfg.teacher_forcing,
             threshold=cfg.threshold,
             name="seq2seq_lstm",
-        )
-
-    def dataset(
-        self,
-        files: Sequence[str],
-        info: EncodingInfo,
-        data: DataConfig,
-        *,
-        batch_size: int,
-        training: bool,
-        seed: int,
-        num_shards: int,
-        shard_index: int,
-    ) -> tf.data.Dataset:
-        """Windows (``data.window``/``data.hop``, None: whole pieces) of frames and onsets."""
-        return roll_batches(
-            files,
-            info,
-            data,
-            "frames",
-            batch_size=batch_size,
-            training=training,
-            seed=seed,
-            num_shards=num_shards,
-            shard_index=shard_index,
         )
 
     def batch_stats(
