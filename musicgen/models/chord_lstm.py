@@ -186,15 +186,20 @@ class ChordLSTMFamily(RollWindows):
 
     def summarize(self, totals: Mapping[str, float]) -> dict[str, float]:
         """loss, chord_nll_per_frame (nats over chord classes), perplexity, accuracy, oov_rate."""
-        nll = ratio(totals[NLL_SUM], totals[NLL_WEIGHT])
-        return {
-            "loss": ratio(totals[LOSS_SUM], totals[WEIGHT]),
-            "chord_nll_per_frame": nll,
-            "perplexity": math.exp(nll) if math.isfinite(nll) and nll < 700 else math.inf,
-            "accuracy": ratio(totals["correct"], totals[NLL_WEIGHT]),
-            "oov_rate": ratio(totals["oov"], totals[NLL_WEIGHT]),
-        }
+        return chord_summary(totals)
 
     def custom_objects(self) -> dict[str, Any]:
         """The classes a ``.keras`` file of this family names."""
         return {"ChordLSTM": ChordLSTM}
+
+
+def chord_summary(totals: Mapping[str, float]) -> dict[str, float]:
+    """The chord-class metrics from summed stats (``correct`` and ``oov`` counts included)."""
+    nll = ratio(totals[NLL_SUM], totals[NLL_WEIGHT])
+    return {
+        "loss": ratio(totals[LOSS_SUM], totals[WEIGHT]),
+        "chord_nll_per_frame": nll,
+        "perplexity": math.exp(nll) if math.isfinite(nll) and nll < 700 else math.inf,
+        "accuracy": ratio(totals["correct"], totals[NLL_WEIGHT]),
+        "oov_rate": ratio(totals["oov"], totals[NLL_WEIGHT]),
+    }

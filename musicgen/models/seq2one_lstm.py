@@ -32,7 +32,6 @@ whenever the dataset has a ``chords.json`` (a ``frame`` model ignores them).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -45,7 +44,7 @@ from musicgen.encodings.chords import OOV_ID, ChordVocabulary
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models import losses
-from musicgen.models.chord_lstm import read_vocabulary
+from musicgen.models.chord_lstm import chord_summary, read_vocabulary
 from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.seq2one_lstm import TARGETS, Seq2OneLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
@@ -307,14 +306,7 @@ class Seq2OneLSTMFamily(RollWindows):
                 **roll_summary(totals),
                 "articulated_nll_per_frame": ratio(totals[ARTICULATED_NLL_SUM], totals[NLL_WEIGHT]),
             }
-        nll = ratio(totals[NLL_SUM], totals[NLL_WEIGHT])
-        return {
-            "loss": ratio(totals[LOSS_SUM], totals[WEIGHT]),
-            "chord_nll_per_frame": nll,
-            "perplexity": math.exp(nll) if math.isfinite(nll) and nll < 700 else math.inf,
-            "accuracy": ratio(totals["correct"], totals[NLL_WEIGHT]),
-            "oov_rate": ratio(totals["oov"], totals[NLL_WEIGHT]),
-        }
+        return chord_summary(totals)
 
     def custom_objects(self) -> dict[str, Any]:
         """The classes a ``.keras`` file of this family names."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from musicgen.encodings import performance as perf
 from musicgen.generate import fused_sampling as fs
@@ -15,29 +14,12 @@ from musicgen.generate.performance_generator import (
 )
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, object]:
-    import keras
-
-    from musicgen.models.performance_rnn import PerformanceRNN
-
-    keras.utils.set_random_seed(2)
-    return {
-        "embedding": PerformanceRNN("performance_with_dynamics", layers=(32, 24),
-                                    input_mode="embedding", embedding_dim=8),
-        "one_hot": PerformanceRNN("performance_with_dynamics", layers=(24, 16, 16)),
-        "multi": PerformanceRNN("optional_multiconditioned_performance_with_dynamics",
-                                layers=(16, 12)),
-        "modulo": PerformanceRNN("performance_with_dynamics_and_modulo_encoding", layers=(8,)),
-    }  # fmt: skip
-
-
-def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
+def test_steps_per_compiled_call_change_no_piece(performance_models: dict) -> None:
     """K steps per call draw each row's uniforms in the same order as one step per call."""
 
     settings = PerformanceSettings(num_steps=300)
     for kind in ("embedding", "multi"):
-        model = models[kind]
+        model = performance_models[kind]
         if kind == "multi":
             settings = PerformanceSettings(num_steps=300, disable_conditioning=True)
         stepper = PerformanceStepper(model, settings)
@@ -56,11 +38,11 @@ def test_steps_per_compiled_call_change_no_piece(models: dict) -> None:
         assert all(perf.num_steps(g.events) >= 300 for g in runs[0])
 
 
-def test_slots_refilled_with_new_pieces_change_no_piece(models: dict) -> None:
+def test_slots_refilled_with_new_pieces_change_no_piece(performance_models: dict) -> None:
     """Eight seeds through three slots (each slot takes the next piece when its own ends) give
     the pieces eight rows give, and each piece alone."""
 
-    model = models["embedding"]
+    model = performance_models["embedding"]
     settings = PerformanceSettings(num_steps=250)
     stepper = PerformanceStepper(model, settings)
     prime = primer_events(None, model.performance_config)

@@ -9,34 +9,17 @@ from musicgen.generate import performance_cells as pc
 from musicgen.generate.performance_generator import PerformanceSettings, PerformanceStepper
 
 
-@pytest.fixture(scope="module")
-def models() -> dict[str, object]:
-    import keras
-
-    from musicgen.models.performance_rnn import PerformanceRNN
-
-    keras.utils.set_random_seed(2)
-    return {
-        "embedding": PerformanceRNN("performance_with_dynamics", layers=(32, 24),
-                                    input_mode="embedding", embedding_dim=8),
-        "one_hot": PerformanceRNN("performance_with_dynamics", layers=(24, 16, 16)),
-        "multi": PerformanceRNN("optional_multiconditioned_performance_with_dynamics",
-                                layers=(16, 12)),
-        "modulo": PerformanceRNN("performance_with_dynamics_and_modulo_encoding", layers=(8,)),
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("kind", "gathered"),
     [("one_hot", True), ("multi", True), ("embedding", False), ("modulo", False)],
 )
 def test_gathered_cells_compute_what_kerass_cells_compute(
-    kind: str, gathered: bool, models: dict
+    kind: str, gathered: bool, performance_models: dict
 ) -> None:
     """The gathered step (rows of the first kernel, one [x, h] GEMM per layer) gives Keras'
     logits and states from the same rows, step after step; it is chosen exactly for one-hot
     event inputs."""
-    model = models[kind]
+    model = performance_models[kind]
     settings = PerformanceSettings(num_steps=500, disable_conditioning=kind == "multi")
     stepper = PerformanceStepper(model, settings)
     controls = stepper.controls.rows(np.arange(500)).astype(np.float32)
