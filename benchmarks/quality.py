@@ -148,9 +148,10 @@ def plans(dataset: str, quick: bool) -> list[Plan]:
         Plan("chord_lstm", {"layers": (128,), "embedding_dim": 32, "dropout": 0.3},
              steps(1500), 32, 2 * bar, bar, eval_batch_size=8,
              notes=f"1 x 128 LSTM over the chord vocabulary, windows of {2 * bar} (2 bars)"),
-        Plan("endecell", {"encoder_size": 64, "time_layers": (150,), "decoder_size": 64,
-                          "key_chunk": 4, "dropout": 0.3}, steps(800), 16, window, hop,
-             notes="encoder 64, time 1 x 150, decoder 64, 4 keys per key step (22 a frame)"),
+        Plan("endecell", {"encoder_size": 32, "time_layers": (150,), "decoder_size": 32,
+                          "key_chunk": 4, "dropout": 0.3}, steps(2000), 16, 32, 16,
+             notes="encoder 32, time 1 x 150, decoder 32, 4 keys per key step (22 a frame), "
+             "windows of 32 frames"),
         Plan("seq2one_lstm", {"target": "frame", "layers": (150,), "dense_size": 128,
                               "window": 2 * bar, "dropout": 0.3}, steps(800), 16, window, hop,
              notes=f"frame target, 1 x 150 LSTM over the {2 * bar} frames before, dense 128"),
