@@ -30,7 +30,7 @@ def test_no_dataset_at_all_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--set", "model.layers=[0]"], "model.layers must be positive"),
         (["--set", "batch_size=10", "--num-workers", "3"], "must divide evenly"),
-        (["--set", "model.nope=1"], "unknown key(s) ['nope']"),
+        (["--set", "model.nope=1"], "model.nope does not apply to performance_rnn"),
         (["--set", "optimizer.clip_norm=3", "--set", "optimizer.global_clip_norm=1"], "not both"),
     ],
 )
