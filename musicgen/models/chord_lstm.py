@@ -71,6 +71,26 @@ def read_vocabulary(uri: str, max_chords: int | None = None) -> ChordVocabulary:
     )
 
 
+def model_vocabulary(
+    family: str, uri: str | None, max_chords: int | None, info: EncodingInfo
+) -> ChordVocabulary:
+    """The vocabulary a chord model is built over: ``uri`` capped to ``max_chords``, checked
+    against the examples' pitch range.
+
+    Raises:
+        ConfigError: No file named, or its pitch range is not the data's (names the family).
+    """
+    if not uri:
+        raise ConfigError(
+            f"{family}: model.chords is not set (TrainConfig sets it to "
+            f"<data.dataset>/{layout.CHORD_VOCABULARY})"
+        )
+    vocabulary = read_vocabulary(uri, max_chords)
+    if (vocabulary.min_pitch, vocabulary.num_pitches) != (info.min_pitch, info.num_pitches):
+        raise ConfigError(f"{family}: {uri} has another pitch range than the data")
+    return vocabulary
+
+
 @keras.saving.register_keras_serializable(package="musicgen")
 class ChordLSTM(keras.Model):
     """Chord ids ``[B, T]`` to next-chord logits ``[B, T, C]`` (float32).
@@ -146,14 +166,7 @@ class ChordLSTMFamily(RollWindows):
         cfg = narrowed(cfg, ChordLSTMConfig)
         if info.family != "pianoroll":
             raise ConfigError(f"chord_lstm needs piano-roll examples, got {info.name!r}")
-        if not cfg.chords:
-            raise ConfigError(
-                "chord_lstm: model.chords is not set (TrainConfig sets it to "
-                f"<data.dataset>/{layout.CHORD_VOCABULARY})"
-            )
-        vocabulary = read_vocabulary(cfg.chords, cfg.max_chords)
-        if (vocabulary.min_pitch, vocabulary.num_pitches) != (info.min_pitch, info.num_pitches):
-            raise ConfigError(f"chord_lstm: {cfg.chords} has another pitch range than the data")
+        vocabulary = model_vocabulary("chord_lstm", cfg.chords, cfg.max_chords, info)
         return ChordLSTM(
             vocabulary=vocabulary.to_json(),
             embedding_dim=cfg.embedding_dim,

@@ -44,7 +44,7 @@ from musicgen.encodings.chords import OOV_ID, ChordVocabulary
 from musicgen.errors import ConfigError
 from musicgen.examples.encoding_info import EncodingInfo
 from musicgen.models import losses
-from musicgen.models.chord_lstm import chord_summary, read_vocabulary
+from musicgen.models.chord_lstm import chord_summary, model_vocabulary, read_vocabulary
 from musicgen.models.configs.base import narrowed
 from musicgen.models.configs.seq2one_lstm import TARGETS, Seq2OneLSTMConfig
 from musicgen.models.family import LOSS_SUM, NLL_SUM, NLL_WEIGHT, WEIGHT
@@ -266,14 +266,7 @@ class Seq2OneLSTMFamily(RollWindows):
             raise ConfigError(f"seq2one_lstm needs piano-roll examples, got {info.name!r}")
         vocabulary = None
         if cfg.target == "chord":
-            if not cfg.chords:
-                raise ConfigError(
-                    "seq2one_lstm: model.chords is not set (TrainConfig sets it to "
-                    f"<data.dataset>/{layout.CHORD_VOCABULARY})"
-                )
-            chords = read_vocabulary(cfg.chords, cfg.max_chords)
-            if (chords.min_pitch, chords.num_pitches) != (info.min_pitch, info.num_pitches):
-                raise ConfigError(f"seq2one_lstm: {cfg.chords} has another pitch range")
+            chords = model_vocabulary("seq2one_lstm", cfg.chords, cfg.max_chords, info)
             vocabulary = chords.to_json()
         return Seq2OneLSTM(
             target=cfg.target,
