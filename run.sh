@@ -76,7 +76,7 @@ t = r["timing"] or {}
 print(f"generated {r['num_samples']} pieces ({r['family']}): {t.get('events')} events sampled at "
       f"{r['events_per_second']} events/s per actor (model load {t.get('load_s')} s and tracing "
       f"{t.get('compile_s')} s not counted; batch of {t.get('pieces')} pieces; this 1 x 64 "
-      "preset on a 2-core VM, README: ~7,900 events/s one at a time, ~97,000 at batch 1024)")
+      "preset on a 2-core VM, README: ~7,000 events/s one at a time, ~134,000 at batch 1024)")
 q = {k: round(v["median"], 3) for k, v in r["quality"].items() if isinstance(v, dict) and "median" in v}
 print("median quality:", ", ".join(f"{k} {v}" for k, v in q.items()))
 print(f"outputs under {sys.argv[2]}/: sequences/, examples/, runs/, generated/")
