@@ -88,7 +88,10 @@ class ExamplesConfig:
         format: ``compact`` (token ids, the default) or ``magenta`` (Magenta's own one-hot
             records, PerformanceRNN configs only).
         eval_ratio: fraction of sequences, by a hash of their id, written to ``eval/``.
-        augment: stretch and transpose the training split as Magenta does.
+        augment: augment the training split; None follows the input's convention:
+            NoteSequences get Magenta's stretch and transposition, a B-L ``.pickle`` none (the
+            papers' protocol, so benchmark scores compare). True on a pickle adds each training
+            piece transposed by -3..+3 semitones; False augments nothing.
         steps_per_quarter: piano-roll frames per quarter note.
         max_failure_ratio: failed / inputs above this makes the job exit 1 (outputs are kept).
         address: Ray cluster address; None starts an embedded local Ray.
@@ -101,7 +104,7 @@ class ExamplesConfig:
     encoding: str = "performance_with_dynamics"
     format: str = "compact"
     eval_ratio: float = 0.1
-    augment: bool = True
+    augment: bool | None = None
     steps_per_quarter: int = 4
     max_failure_ratio: float = 0.05
     address: str | None = None
@@ -131,6 +134,11 @@ class ExamplesConfig:
             raise ConfigError(f"examples: num_cpus must be >= 1, got {self.num_cpus}")
         if self.max_in_flight < 1:
             raise ConfigError(f"examples: max_in_flight must be >= 1, got {self.max_in_flight}")
+
+    @property
+    def augment_notesequences(self) -> bool:
+        """Whether NoteSequence input gets Magenta's augmentation (its default: unless False)."""
+        return self.augment is not False
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,8 @@ Performance records (PerformanceRNN configs)
 
 Piano-roll records
     context: ``id``, ``split``, ``encoding`` (``pianoroll``), ``steps_per_quarter``,
-    ``min_pitch``, ``num_pitches``, ``num_frames`` (int64).
+    ``min_pitch``, ``num_pitches``, ``num_frames`` (int64), and for a transposed copy
+    ``transpose`` (int64, semitones; absent means 0).
     feature lists ``pitches`` (per frame, the sounding columns, possibly none) and ``onsets``
     (per frame, the columns that start there).
 """
@@ -246,6 +247,7 @@ def serialize_pianoroll(
     split: str,
     steps_per_quarter: int | None = None,
     min_pitch: int | None = None,
+    transpose: int = 0,
 ) -> bytes:
     """The compact record of one piano roll (deterministic bytes, no TensorFlow).
 
@@ -255,6 +257,7 @@ def serialize_pianoroll(
         split: The split name.
         steps_per_quarter: The grid (taken from a PianoRoll; required for bare arrays).
         min_pitch: MIDI pitch of column 0 (a PianoRoll's own; 21 for bare arrays).
+        transpose: Semitones of an augmented copy (the roll given is already shifted).
 
     Raises:
         ValueError: Mismatched shapes, or bare arrays without ``steps_per_quarter``.
@@ -269,6 +272,8 @@ def serialize_pianoroll(
         "num_pitches": _int64_feature((int(frames.shape[1]),)),
         "num_frames": _int64_feature((int(frames.shape[0]),)),
     }
+    if transpose:  # only on copies, so untransposed records keep their bytes
+        context["transpose"] = _int64_feature((int(transpose),))
     lists = {
         PITCHES: _int64_feature_list(_column_rows(frames)),
         ONSETS: _int64_feature_list(_column_rows(onsets)),
@@ -576,6 +581,7 @@ class PianorollRecord:
         min_pitch: MIDI pitch of column 0.
         frames: bool ``[T, num_pitches]``.
         onsets: bool ``[T, num_pitches]``.
+        transpose: Semitones of an augmented copy, 0 for an original.
     """
 
     id: str
@@ -584,6 +590,7 @@ class PianorollRecord:
     min_pitch: int
     frames: np.ndarray
     onsets: np.ndarray
+    transpose: int = 0
 
 
 def _columns(
@@ -619,6 +626,7 @@ def parse_pianoroll(record: bytes, *, uri: str = "<record>") -> PianorollRecord:
         min_pitch=_int(parsed, "min_pitch", uri),
         frames=_columns(parsed.feature_lists.get(PITCHES), num_frames, width, PITCHES, uri),
         onsets=_columns(parsed.feature_lists.get(ONSETS), num_frames, width, ONSETS, uri),
+        transpose=_int(parsed, "transpose", uri) if "transpose" in parsed.context else 0,
     )
 
 

@@ -122,7 +122,7 @@ def plan_tasks(cfg: ExamplesConfig, shards: list[str]) -> list[ExamplesTask]:
             encoding=cfg.encoding,
             format=cfg.format,
             eval_ratio=cfg.eval_ratio,
-            augment=cfg.augment,
+            augment=cfg.augment_notesequences,
             steps_per_quarter=cfg.steps_per_quarter,
         )
         for i, uri in enumerate(shards)
@@ -185,18 +185,26 @@ def make_examples(cfg: ExamplesConfig) -> ExamplesReport:
 
 
 def write_side_files(
-    cfg: ExamplesConfig, chords: Counter[tuple[int, ...]], splits: tuple[str, ...]
+    cfg: ExamplesConfig,
+    chords: Counter[tuple[int, ...]],
+    splits: tuple[str, ...],
+    *,
+    transpositions: tuple[int, ...] = (0,),
 ) -> int | None:
-    """encoding.json, and chords.json for piano rolls; returns the vocabulary size if any."""
+    """encoding.json, and chords.json for piano rolls; returns the vocabulary size if any.
+
+    ``transpositions`` are the piano-roll training copies written (the benchmark pickles').
+    """
     from musicgen.examples.encoding_info import EncodingInfo, write_encoding_info
 
     if cfg.encoding == PIANOROLL:
         from musicgen.encodings.chords import ChordVocabulary
 
         ratio = cfg.eval_ratio if splits == ("train", "eval") else None
-        write_encoding_info(
-            cfg.output, EncodingInfo.for_pianoroll(cfg.steps_per_quarter, splits, eval_ratio=ratio)
+        info = EncodingInfo.for_pianoroll(
+            cfg.steps_per_quarter, splits, transpositions=transpositions, eval_ratio=ratio
         )
+        write_encoding_info(cfg.output, info)
         vocabulary = ChordVocabulary.from_counts(chords)
         storage.write_text(
             storage.join(cfg.output, layout.CHORD_VOCABULARY), vocabulary.to_json() + "\n"
@@ -205,7 +213,7 @@ def write_side_files(
     info = EncodingInfo.for_performance(
         cfg.encoding, "magenta" if cfg.format == "magenta" else "compact", cfg.eval_ratio
     )
-    if not cfg.augment:
+    if not cfg.augment_notesequences:
         info = dataclasses.replace(info, stretch_factors=(1.0,), transpositions=(0,))
     write_encoding_info(cfg.output, info)
     return None

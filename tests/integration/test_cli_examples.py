@@ -22,7 +22,18 @@ def test_dry_run_prints_the_resolved_config(
     assert resolved["encoding"] == "performance"
     assert resolved["eval_ratio"] == 0.2
     assert resolved["format"] == "magenta"
-    assert resolved["augment"] is True
+    assert resolved["augment"] is None  # each input's convention, see ExamplesConfig
+
+
+@pytest.mark.parametrize(("flag", "augment"), [("--augment", True), ("--no-augment", False)])
+def test_augment_flags_reach_the_config(
+    flag: str, augment: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "examples.yaml"
+    config.write_text(f"augment: {str(not augment).lower()}\n")  # the flag wins over YAML
+    argv = ["examples", "in.pickle", "out", "--encoding", "pianoroll", "--config", str(config)]
+    assert main([*argv, flag, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["augment"] is augment
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -291,6 +293,80 @@ def test_benchmark_pickle_keeps_its_official_splits(tmp_path: Path) -> None:
     assert info["splits"] == ["train", "valid", "test"]
     assert info["steps_per_quarter"] == 1
     assert (out / "chords.json").exists()
+
+
+@pytest.fixture(scope="module")
+def jsb_plain_and_augmented(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
+    """JSB Chorales made with the default (no augmentation) and with ``augment=True``."""
+    pickle = in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle")
+    root = tmp_path_factory.mktemp("jsb")
+    plain, augmented = root / "plain", root / "augmented"
+    make_examples(ExamplesConfig(input=str(pickle), output=str(plain), encoding="pianoroll"))
+    report = make_examples(
+        ExamplesConfig(input=str(pickle), output=str(augmented), encoding="pianoroll",
+                       augment=True)
+    )  # fmt: skip
+    return plain, augmented, report
+
+
+def test_benchmark_pickle_is_not_augmented_by_default(
+    jsb_plain_and_augmented: tuple[Path, Path, Any],
+) -> None:
+    from musicgen.examples.benchmark_datasets import onsets_from_frames
+    from musicgen.examples.compact_format import serialize_pianoroll
+    from musicgen.examples.polyphonic import MIN_PITCH, load_polyphonic
+
+    plain, _, _ = jsb_plain_and_augmented
+    original = load_polyphonic(in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle"))
+    # The records the writer made before augmentation existed: one per piece, as given.
+    expected = [
+        serialize_pianoroll((f, onsets_from_frames(f)), id=f"/id/benchmark/JSB_Chorales/train/"
+                            f"{i:04d}", split="train", steps_per_quarter=1, min_pitch=MIN_PITCH)
+        for i, f in enumerate(original["train"])
+    ]  # fmt: skip
+    assert shard_records(plain, "train") == expected
+    assert read_json(plain / "encoding.json")["transpositions"] == [0]
+
+
+def test_augmented_benchmark_adds_transposed_training_copies_only(
+    jsb_plain_and_augmented: tuple[Path, Path, Any],
+) -> None:
+    from musicgen.encodings.augment import TRAINING_TRANSPOSITIONS
+    from musicgen.encodings.chords import ChordVocabulary, count_chords
+    from musicgen.examples.benchmark_datasets import onsets_from_frames
+    from musicgen.examples.compact_format import parse_pianoroll
+    from musicgen.examples.polyphonic import load_polyphonic
+
+    plain, augmented, report = jsb_plain_and_augmented
+    for split in ("valid", "test"):
+        assert shard_records(augmented, split) == shard_records(plain, split)
+    original = load_polyphonic(in_testdata("datasets", "polyphonic", "JSB_Chorales.pickle"))
+    records = [parse_pianoroll(r) for r in shard_records(augmented, "train")]
+    written: dict[int, list[int]] = {}
+    chords: Counter[tuple[int, ...]] = Counter()
+    for rec in records:
+        piece, _, suffix = rec.id.removeprefix("/id/benchmark/JSB_Chorales/train/").partition("/")
+        assert suffix == ("" if rec.transpose == 0 else f"t{rec.transpose:+d}")
+        source, k = original["train"][int(piece)], rec.transpose
+        # Independent of transpose_frames: every column moved by k, none lost.
+        assert rec.frames.sum() == source.sum()
+        assert np.array_equal(rec.frames[:, max(k, 0) : 88 + min(k, 0)],
+                              source[:, max(-k, 0) : 88 + min(-k, 0)])  # fmt: skip
+        assert np.array_equal(rec.onsets, onsets_from_frames(rec.frames))
+        written.setdefault(int(piece), []).append(k)
+        chords.update(count_chords(rec.frames))
+    assert list(written) == list(range(len(original["train"])))  # by piece, then by shift
+    assert all(shifts == sorted(shifts) and 0 in shifts for shifts in written.values())
+    stats = report.stats
+    dropped = stats.pipeline["transpositions_off_keyboard"]
+    assert len(records) == len(original["train"]) * len(TRAINING_TRANSPOSITIONS) - dropped
+    assert dict(stats.examples) == {"train": len(records), "valid": 76, "test": 77}
+    assert stats.inputs == stats.converted == 229 + 76 + 77
+    assert stats.consistent
+    info = read_json(augmented / "encoding.json")
+    assert info["transpositions"] == list(TRAINING_TRANSPOSITIONS)
+    vocabulary = ChordVocabulary.from_json((augmented / "chords.json").read_text())
+    assert dict(zip(vocabulary.chords, vocabulary.counts, strict=True)) == chords
 
 
 def test_missing_input_and_bad_encoding_are_config_errors(tmp_path: Path) -> None:
