@@ -86,12 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument(
         "--eval-ratio", type=float, help="share of sequences (by id hash) sent to eval (0.1)"
     )
-    examples.add_argument(
+    augmenting = examples.add_mutually_exclusive_group()
+    augmenting.add_argument(
         "--no-augment",
         dest="augment",
         action="store_const",
         const=False,
         help="skip the training split's stretch and transposition",
+    )
+    augmenting.add_argument(
+        "--augment",
+        dest="augment",
+        action="store_const",
+        const=True,
+        help="augment the training split also for a B-L .pickle (transposed -3..+3 semitones); "
+        "pickles are not augmented unless asked, NoteSequences are unless --no-augment",
     )
     examples.add_argument("--steps-per-quarter", type=int, help="piano-roll resolution (4)")
     examples.add_argument(
@@ -118,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--use-gpu", action="store_const", const=True, help="one GPU per worker")
     train.add_argument("--address", help="Ray cluster address (default: embedded local Ray)")
     train.add_argument("--num-cpus", type=int, help="CPUs for the embedded local Ray")
+    train.add_argument(
+        "--patience",
+        type=int,
+        help="early stopping: stop after this many evaluations (every --set eval_every=N "
+        "steps) without a better early_stopping.metric (loss); model.keras is then the best "
+        "evaluated model (0: off)",
+    )
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop cleanly after this many minutes (checkpoint and model.keras written); "
+        "running it again resumes",
+    )
     train.add_argument(
         "--init-from",
         metavar="RUN_DIR",
@@ -285,6 +307,8 @@ def run_train(args: argparse.Namespace) -> int:
         "address": args.address,
         "num_cpus": args.num_cpus,
         "init_from": args.init_from,
+        "early_stopping.patience": args.patience,
+        "max_minutes": args.max_minutes,
     }
     base = {"data": {"dataset": args.dataset}} if args.dataset else None
     cfg = resolve_config(TrainConfig, args, flags, base)

@@ -66,6 +66,8 @@ CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tensorboard"
 MODEL = "model.keras"
+BEST_MODEL = "best.keras"  # early stopping: the best evaluated model
+BEST_META = "best.json"  # its step and score; written after it
 REPORT = "report.json"  # a run's summary, and a generated batch's commit mark
 WORKERS = "workers"
 RAY = "ray"  # Ray Train's own bookkeeping (its copies of our checkpoints, run snapshots)
@@ -137,6 +139,14 @@ class RunDir:
     @property
     def model(self) -> str:
         return self.path(MODEL)
+
+    @property
+    def best_model(self) -> str:
+        return self.path(BEST_MODEL)
+
+    @property
+    def best_meta(self) -> str:
+        return self.path(BEST_META)
 
     @property
     def report(self) -> str:

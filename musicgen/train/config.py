@@ -17,6 +17,7 @@ from musicgen.models.configs.base import with_chords
 __all__ = [
     "FAMILIES",
     "DataConfig",
+    "EarlyStoppingConfig",
     "ModelConfig",
     "OptimizerConfig",
     "TrainConfig",
@@ -75,6 +76,40 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Stop when the evaluation stops improving, and keep the best evaluated model.
+
+    On (``patience`` > 0): every evaluation is also a checkpoint; the model of the best
+    evaluation is kept as ``best.keras`` (its step and score in ``best.json``), and the run's
+    ``model.keras`` is that model, not the last one (the last stays in the newest checkpoint).
+    A run stopped early is finished: running it again trains nothing.
+
+    Attributes:
+        patience: Evaluations in a row without a better ``metric`` before the run stops
+            (0: off).
+        metric: The evaluation metric to minimize (a key of the family's summary:
+            ``loss``; ``nll_per_frame`` for the piano-roll families).
+        min_delta: An evaluation counts as better only if it beats the best by more than this.
+    """
+
+    patience: int = 0
+    metric: str = "loss"
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.patience < 0:
+            raise ConfigError(f"early_stopping.patience must be >= 0, got {self.patience}")
+        if self.min_delta < 0:
+            raise ConfigError(f"early_stopping.min_delta must be >= 0, got {self.min_delta}")
+        if not self.metric:
+            raise ConfigError("early_stopping.metric is empty (an evaluation metric, e.g. loss)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.patience > 0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run.
 
@@ -89,6 +124,9 @@ class TrainConfig:
         log_every: Steps between progress lines and metrics.jsonl rows.
         eval_every: Steps between evaluations (0: only at the end).
         eval_batches: Batches per evaluation (None: the whole eval split).
+        early_stopping: Stop when the evaluation stops improving; keep the best model.
+        max_minutes: Stop cleanly after this many minutes of training (a checkpoint and a
+            ``model.keras`` are written); running the same config again resumes. None: no limit.
         checkpoint_every: Steps between checkpoints.
         keep_checkpoints: Checkpoints kept (the newest).
         seed: Seeds weight init and the shuffle.
@@ -113,6 +151,8 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0
     eval_batches: int | None = None
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    max_minutes: float | None = None
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
     seed: int = 0
@@ -140,6 +180,12 @@ class TrainConfig:
             raise ConfigError("train: eval_every and max_failures must be >= 0")
         if self.eval_batches is not None and self.eval_batches < 1:
             raise ConfigError(f"train: eval_batches must be >= 1, got {self.eval_batches}")
+        if self.early_stopping.enabled and self.eval_every < 1:
+            raise ConfigError(
+                "train: early_stopping.patience needs eval_every >= 1 (evaluations to compare)"
+            )
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"train: max_minutes must be > 0, got {self.max_minutes}")
         if getattr(self.model, "chords", "") is None:
             # The examples job writes the vocabulary beside the shards; the family's build only
             # sees the model config, so the path is resolved here, once, and recorded.

@@ -24,6 +24,7 @@ from musicgen.train import checkpoints as ckpts
 from musicgen.train.config import TrainConfig
 from musicgen.train.metrics import read_rows
 from musicgen.train.run_dir import plain, run_dir_of, with_run_id, write_config
+from musicgen.train.stopping import EARLY_STOPPING, STOPPED
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class TrainReport:
     train: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
     checkpoints: list[int] = field(default_factory=list)
+    stopped: str = ""
+    best: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -49,6 +52,12 @@ class TrainReport:
         loss = self.train.get("loss")
         evals = self.eval.get("loss")
         parts = [f"trained {self.run_id} to step {self.steps} in {self.wall_s:.0f}s"]
+        if self.stopped:
+            parts.append(f"stopped by {self.stopped.replace('_', ' ')}")
+        if self.best:
+            best = self.best
+            parts.append(f"best {best['split']} {best['metric']} {best['value']:.4f} "
+                         f"at step {best['step']}")  # fmt: skip
         if self.resumed_from:
             parts.append(f"resumed from step {self.resumed_from}")
         if loss is not None:
@@ -86,6 +95,8 @@ def check_inputs(cfg: TrainConfig) -> None:
     try:
         read_encoding_info(cfg.data.dataset)
         list_shards(cfg.data.dataset, cfg.data.train_split)
+        if cfg.early_stopping.enabled:  # it compares evaluations: there must be some
+            list_shards(cfg.data.dataset, cfg.data.eval_split)
     except (ObjectNotFound, InputError) as exc:
         raise ConfigError(f"train: dataset not usable: {exc}") from exc
 
@@ -143,7 +154,10 @@ def train(cfg: TrainConfig, *, family: str | None = None) -> TrainReport:
     log.info("%s run %s (%s)", "resuming" if resumed else "starting", run.uri,
              f"from step {resumed_from}" if resumed_from else "from scratch")  # fmt: skip
     started = time.monotonic()
-    if resumed_from >= cfg.num_steps and storage.exists(run.model):
+    finished = resumed_from >= cfg.num_steps or (
+        latest is not None and ckpts.read_meta(latest).get(STOPPED) == EARLY_STOPPING
+    )
+    if finished and storage.exists(run.model):
         # Finished already: nothing to train, so no Ray and no TensorFlow to start.
         log.info("run %s already reached step %d; nothing to train", run.uri, resumed_from)
         report = _report(run, cfg, resumed_from, time.monotonic() - started)
@@ -209,8 +223,14 @@ def _report(run: layout.RunDir, cfg: TrainConfig, resumed_from: int, wall_s: flo
         )
     found = ckpts.list_checkpoints(run.checkpoints)
     steps = found[-1].step if found else 0
-    if steps < cfg.num_steps:
+    stops = [r for r in rows if r.get("event") == STOPPED and r.get("step") == steps]
+    stopped = str(stops[-1]["reason"]) if stops else ""
+    if steps < cfg.num_steps and not stopped:
         raise JobFailed(f"training {run.uri} stopped at step {steps} of {cfg.num_steps}")
+    try:
+        best = json.loads(storage.read_bytes(run.best_meta)) if cfg.early_stopping.enabled else {}
+    except ObjectNotFound:
+        best = {}
     train_rows = [r for r in rows if r.get("split") == "train"]
     eval_rows = [r for r in rows if r.get("split") == cfg.data.eval_split]
     return TrainReport(
@@ -222,4 +242,6 @@ def _report(run: layout.RunDir, cfg: TrainConfig, resumed_from: int, wall_s: flo
         train=train_rows[-1] if train_rows else {},
         eval=eval_rows[-1] if eval_rows else {},
         checkpoints=[c.step for c in found],
+        stopped=stopped,
+        best=best,
     )

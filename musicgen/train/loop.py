@@ -20,6 +20,11 @@ it is all-reduced) is found at that read, which every rank makes at the same ste
 all there before anything is evaluated or saved; rank 0 records the first non-finite step in
 ``metrics.jsonl`` and the driver turns it into an error, instead of a retry that would diverge
 again.
+
+Early stopping and the time limit (:mod:`musicgen.train.stopping`): rank 0 decides, at a
+checkpoint step, and every rank learns its decision there; a stopped run writes its checkpoint,
+a ``stopped`` row in ``metrics.jsonl`` and its ``model.keras`` (the best evaluated model when
+early stopping is on).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from musicgen import logs, storage
 from musicgen.config import from_dict
-from musicgen.errors import InputError, ObjectNotFound
+from musicgen.errors import ConfigError, InputError, ObjectNotFound
 from musicgen.examples.encoding_info import EncodingInfo, read_encoding_info
 from musicgen.examples.readers import list_shards
 from musicgen.models.family import WEIGHT, ModelFamily
@@ -47,6 +52,7 @@ from musicgen.train.config import TrainConfig
 from musicgen.train.device_totals import DeviceTotals, Fetched
 from musicgen.train.metrics import MetricsLog, TensorBoard, Window
 from musicgen.train.run_dir import run_dir_of
+from musicgen.train.stopping import EARLY_STOPPING, STOPPED, TIME_LIMIT, Patience, agree
 
 if TYPE_CHECKING:
     import keras
@@ -101,6 +107,9 @@ class Worker:
         self.rank, self.world_size = rank, world_size
         self.run_dir = run_dir_of(self.cfg)
         self.chief = rank == 0
+        self.began = time.monotonic()
+        self.patience = Patience()
+        self.stopped = ""  # why the run ended before num_steps (restored or decided here)
 
     def run(self) -> None:
         import keras
@@ -134,12 +143,20 @@ class Worker:
                 board.close()
         final = {"final_step": step, "diverged": diverged, **optimizer_state(optimizer),
                  "weights_sha256": weights_checksum(model), "pid": os.getpid()}  # fmt: skip
+        final["stopped"] = self.stopped
         self._write_worker({**began, **final})
-        if self.chief and step >= cfg.num_steps and not diverged:
-            with tempfile.TemporaryDirectory(prefix="musicgen-model-") as tmp:
-                local = Path(tmp) / "model.keras"
-                model.save(local)
-                storage.upload_file(str(local), self.run_dir.model)
+        if self.chief and (step >= cfg.num_steps or self.stopped) and not diverged:
+            self._write_model(model)
+
+    def _write_model(self, model: keras.Model) -> None:
+        """``model.keras``: the best evaluated model under early stopping, else the last."""
+        if self.cfg.early_stopping.enabled and storage.exists(self.run_dir.best_meta):
+            storage.write_bytes(self.run_dir.model, storage.read_bytes(self.run_dir.best_model))
+            return
+        with tempfile.TemporaryDirectory(prefix="musicgen-model-") as tmp:
+            local = Path(tmp) / "model.keras"
+            model.save(local)
+            storage.upload_file(str(local), self.run_dir.model)
 
     def _build(self, info: EncodingInfo) -> tuple[keras.Model, keras.optimizers.Optimizer]:
         from musicgen.train.step import build_optimizer
@@ -164,6 +181,10 @@ class Worker:
                     log.info("starting from the weights of %s", source)
             return 0
         ckpts.restore_checkpoint(latest, model, optimizer, self.family.custom_objects())
+        meta = ckpts.read_meta(latest)
+        self.patience = Patience.from_meta(meta.get(EARLY_STOPPING))
+        # Only early stopping ends a run; a time limit is a pause that the next start resumes.
+        self.stopped = EARLY_STOPPING if meta.get(STOPPED) == EARLY_STOPPING else ""
         if self.chief:
             log.info("resumed from %s (step %d)", latest.model_uri, latest.step)
         return latest.step
@@ -199,7 +220,7 @@ class Worker:
         from musicgen.train.step import make_train_step
 
         cfg = self.cfg
-        if start >= cfg.num_steps:
+        if start >= cfg.num_steps or self.stopped:
             return start, False
         if evaluate is not None and start == 0 and cfg.init_from:
             self._eval(0, evaluate, metrics, board)  # the source model on this data: the baseline
@@ -210,14 +231,17 @@ class Worker:
         batches: Iterator[Any] = iter(dataset)
         pending, window, started = DeviceTotals(), Window(), time.monotonic()
         last: dict[str, float] = {}
+        early = cfg.early_stopping
+        watching = early.enabled or cfg.max_minutes is not None
         for step in range(start + 1, cfg.num_steps + 1):
             pending.add(step, train_step(next(batches)))
             final = step == cfg.num_steps
             logs = step % cfg.log_every == 0 or final
-            evals = evaluate is not None and (
-                (cfg.eval_every > 0 and step % cfg.eval_every == 0) or final
-            )
-            saves = step % cfg.checkpoint_every == 0 or final
+            # The same on every rank (only rank 0 evaluates): every rank checkpoints, and so
+            # joins agree(), at the same steps.
+            eval_step = (cfg.eval_every > 0 and step % cfg.eval_every == 0) or final
+            evals = evaluate is not None and eval_step
+            saves = step % cfg.checkpoint_every == 0 or final or (early.enabled and eval_step)
             if not (logs or evals or saves):
                 continue  # nothing read back: the device runs ahead (module docstring)
             fetched = pending.fetch()
@@ -228,13 +252,63 @@ class Worker:
             if logs:
                 last = self._log(step, window, started, optimizer, metrics, board)
                 window.reset()
+            improved = False
             if evaluate is not None and evals:
-                last |= {
-                    f"eval_{k}": v for k, v in self._eval(step, evaluate, metrics, board).items()
-                }
+                summary = self._eval(step, evaluate, metrics, board)
+                last |= {f"eval_{k}": v for k, v in summary.items()}
+                if early.enabled:
+                    improved = self.patience.update(self._score(summary), step, early.min_delta)
             if saves:
-                self._checkpoint(model, step, last, metrics, board)
+                reason = agree(self.strategy, self._stop_reason()) if watching else ""
+                if reason and final:
+                    reason = ""  # reached num_steps: finished, not stopped
+                self._checkpoint(model, step, last, metrics, board, reason)
+                if improved and self.chief:
+                    self._save_best(model, step)  # after its checkpoint: never ahead of it
+                if reason:
+                    self._stop(step, reason, metrics)
+                    return step, False
         return cfg.num_steps, False
+
+    def _score(self, summary: Mapping[str, float]) -> float:
+        metric = self.cfg.early_stopping.metric
+        if metric not in summary:
+            raise ConfigError(
+                f"{self.run_dir.config}: early_stopping.metric {metric!r} is not an evaluation "
+                f"metric of {self.family.name}; it has {', '.join(sorted(summary))}"
+            )
+        return float(summary[metric])
+
+    def _stop_reason(self) -> str:
+        """Rank 0's view: patience used up, or the time limit passed ("" on other ranks)."""
+        cfg = self.cfg
+        if not self.chief:
+            return ""
+        if self.patience.exhausted(cfg.early_stopping.patience):
+            return EARLY_STOPPING
+        if cfg.max_minutes is not None and time.monotonic() - self.began > cfg.max_minutes * 60:
+            return TIME_LIMIT
+        return ""
+
+    def _save_best(self, model: keras.Model, step: int) -> None:
+        early = self.cfg.early_stopping
+        with tempfile.TemporaryDirectory(prefix="musicgen-best-") as tmp:
+            local = Path(tmp) / "best.keras"
+            model.save(local)
+            storage.upload_file(str(local), self.run_dir.best_model)
+        meta = {"step": step, "metric": early.metric, "value": self.patience.best,
+                "split": self.cfg.data.eval_split}  # fmt: skip
+        storage.write_text(self.run_dir.best_meta, json.dumps(meta, indent=2) + "\n")
+        log.info("best %s so far at step %d: %.6g", early.metric, step, self.patience.best)
+
+    def _stop(self, step: int, reason: str, metrics: MetricsLog | None) -> None:
+        self.stopped = reason
+        if metrics is not None:
+            metrics.add({"step": step, "split": "run", "event": STOPPED, "reason": reason,
+                         **self.patience.to_meta()})  # fmt: skip
+            metrics.flush()
+        if self.chief:
+            log.info("stopped at step %d: %s", step, reason.replace("_", " "))
 
     def _diverged(self, fetched: Fetched, metrics: MetricsLog | None) -> None:
         step, loss = fetched.diverged_at, fetched.diverged_loss
@@ -320,6 +394,7 @@ class Worker:
         last: dict[str, float],
         metrics: MetricsLog | None,
         board: TensorBoard | None,
+        stopped: str = "",
     ) -> None:
         import ray.train
 
@@ -331,7 +406,8 @@ class Worker:
             raise RuntimeError("rank 0 writes metrics and TensorBoard events")
         folder = self.run_dir.checkpoints
         with tempfile.TemporaryDirectory(prefix="musicgen-ckpt-") as tmp:
-            ckpts.save_checkpoint(model, folder, step, {"metrics": last}, tmp)
+            meta = {"metrics": last, EARLY_STOPPING: self.patience.to_meta(), STOPPED: stopped}
+            ckpts.save_checkpoint(model, folder, step, meta, tmp)
             removed = ckpts.prune_checkpoints(folder, self.cfg.keep_checkpoints)
             metrics.flush()
             board.flush()

@@ -32,6 +32,8 @@ def test_no_dataset_at_all_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         (["--set", "batch_size=10", "--num-workers", "3"], "must divide evenly"),
         (["--set", "model.nope=1"], "model.nope does not apply to performance_rnn"),
         (["--set", "optimizer.clip_norm=3", "--set", "optimizer.global_clip_norm=1"], "not both"),
+        (["--patience", "3"], "needs eval_every >= 1"),
+        (["--max-minutes", "0"], "max_minutes must be > 0"),
     ],
 )
 def test_bad_settings_exit_2(
@@ -52,6 +54,18 @@ def test_yaml_without_dataset_is_checked_with_the_flag_and_dry_run_prints_it(
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["data"] == {**cfg["data"], "dataset": "d", "window": 16}
     assert (cfg["model"]["layers"], cfg["num_steps"], cfg["batch_size"]) == ([8], 7, 4)
+
+
+def test_patience_and_time_limit_flags_reach_the_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["train", "--dataset", "d", "--patience", "4", "--max-minutes", "90",
+                 "--set", "eval_every=250", "--set", "early_stopping.metric=nll_per_frame",
+                 "--dry-run"])  # fmt: skip
+    assert code == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["early_stopping"] == {"patience": 4, "metric": "nll_per_frame", "min_delta": 0.0}
+    assert (cfg["max_minutes"], cfg["eval_every"]) == (90.0, 250)
 
 
 def test_bad_yaml_value_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,10 +56,10 @@ def optimizer_iterations(path: Path) -> int:
     import keras
 
     from musicgen.models.registry import get_family
+    from musicgen.train.optimizer import AllReducedAdam  # the checkpoint's optimizer class
 
-    model = keras.saving.load_model(
-        path, custom_objects=get_family("pianoroll_lstm").custom_objects()
-    )
+    objects = {"AllReducedAdam": AllReducedAdam, **get_family("pianoroll_lstm").custom_objects()}
+    model = keras.saving.load_model(path, custom_objects=objects)
     return int(model.optimizer.iterations)
 
 
