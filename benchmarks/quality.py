@@ -160,8 +160,9 @@ def plans(dataset: str, quick: bool) -> list[Plan]:
     ]  # fmt: skip
 
 
-def make_dataset(name: str, work: Path) -> Path:
-    """The benchmark's train/valid/test shards (and chords.json) under ``work``."""
+def make_dataset(name: str, work: Path, augment: bool = False) -> Path:
+    """The benchmark's train/valid/test shards (and chords.json) under ``work``; ``augment``:
+    the training split transposed by -3..+3 semitones too."""
     from musicgen.examples.benchmark_datasets import make_benchmark_examples
 
     source = POLYPHONIC / f"{name}.pickle"
@@ -170,7 +171,7 @@ def make_dataset(name: str, work: Path) -> Path:
     out = work / "examples" / name
     if not (out / "encoding.json").exists():
         make_benchmark_examples(ExamplesConfig(input=str(source), output=str(out),
-                                               encoding="pianoroll"))  # fmt: skip
+                                               encoding="pianoroll", augment=augment))  # fmt: skip
     return out
 
 
@@ -400,9 +401,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             sys.exit(2)
     families = args.families or FAMILIES
-    for name in names:  # fresh runs: never a resumed, shorter one
+    run_ids = [f"{name}-full-s{seed}" if full else f"{name}-s{seed}"
+               for name in names for seed in (args.seeds or [args.seed])]  # fmt: skip
+    for run_id in run_ids:  # fresh runs: never a resumed or finished one
         for family in families:
-            shutil.rmtree(work / "runs" / family / f"{name}-s{args.seed}", ignore_errors=True)
+            shutil.rmtree(work / "runs" / family / run_id, ignore_errors=True)
     started = time.monotonic()
     init_ray(None, 2)
     import ray
@@ -436,13 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
     for name in names:
         dataset_started = time.monotonic()
-        dataset = make_dataset(name, work)
+        dataset = make_dataset(name, work, augment=full)
         rows = result["datasets"].get(name, [])
         if full:
             from benchmarks.quality_full import full_plans, train_early_stopping
 
-            def score(run_dir: str, split: str, batch: int, model_file: str | None) -> Any:
-                return score_split(run_dir, split, batch, model_file)[0]
+            def score(run_dir: str, split: str, batch: int) -> Any:
+                return score_split(run_dir, split, batch)[0]
 
             for full_plan in (p for p in full_plans(name) if p.family in families):
                 for seed in args.seeds or [args.seed]:

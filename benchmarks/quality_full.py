@@ -1,12 +1,17 @@
 """``benchmarks/quality.py --budget full``: the papers' protocol, as far as this machine allows.
 
-Per family, dataset and seed: the published model size and dropout; training in segments of
-``segment`` steps with the real trainer (each segment resumes the run from its checkpoint), the
-*whole* valid split scored after each; early stopping after ``patience`` segments without a
-better valid NLL; the best-valid checkpoint scored on the whole test split. Every segment's valid
-NLL is kept, so a row stopped by the wall budget (``--row-minutes``) still shows its learning
-curve's trend. On a machine with GPUs (Ray sees them) the same command trains on one GPU with
-mixed precision; nothing else changes.
+Per family, dataset and seed: the published model size and dropout, on the training split
+augmented by transposition (-3..+3 semitones; the valid and test splits as published); one run
+of the real trainer with its early stopping (``TrainConfig.early_stopping``): the valid split
+evaluated whole every ``eval_every`` steps, the run stopped after ``patience`` evaluations
+without a better valid NLL, and its best-valid model (``model.keras`` = ``best.keras``) scored
+on the whole test split, as whole pieces. The trainer's time limit (``--row-minutes``) ends a
+row that is still improving; its valid NLL's curve is kept, so such a row shows its trend. On a
+machine with GPUs (Ray sees them) the same command trains on one GPU with mixed precision;
+nothing else changes.
+
+The valid evaluations see the training windows (``window``/``hop``, whole pieces on JSB), the
+test score sees whole pieces; the windows only choose the checkpoint.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ class FullPlan:
     family: str
     model: dict[str, Any]
     notes: str
-    segment: int = 250
-    max_steps: int = 20000
-    patience: int = 4
+    eval_every: int = 250
+    max_steps: int = 50000
+    patience: int = 6
     batch_size: int = 16
     window: int | None = None
     hop: int | None = None
@@ -48,16 +53,16 @@ def full_plans(dataset: str) -> list[FullPlan]:
     return [
         FullPlan("pianoroll_lstm", {"layers": lstm, "dropout": 0.3},
                  f"2 x {lstm[0]} LSTM (TCN paper's LSTM: ~{'300K' if jsb else '1M'} parameters)",
-                 window=window, hop=hop),
+                 window=window, hop=hop, learning_rate=2e-3),
         FullPlan("biaxial_lstm", {"time_layers": (200, 200), "note_layers": (100, 100),
                                   "dropout": 0.5},
-                 "Johnson 2017: time 2 x 200, note 2 x 100, dropout 0.5", segment=100,
+                 "Johnson 2017: time 2 x 200, note 2 x 100, dropout 0.5", eval_every=100,
                  batch_size=8, window=32, hop=16, eval_batch_size=2),
         FullPlan("seq2seq_lstm", {"layers": lstm, "seq2seq_window": 4 * bar, "dropout": 0.3},
                  f"encoder/decoder {lstm[0]}, chunks of {4 * bar} frames", window=window, hop=hop),
         FullPlan("endecell", {"encoder_size": 128, "time_layers": (200,), "decoder_size": 128,
                               "key_chunk": 4, "dropout": 0.3},
-                 "encoder 128, time 1 x 200, decoder 128, 4 keys per key step", segment=150,
+                 "encoder 128, time 1 x 200, decoder 128, 4 keys per key step", eval_every=150,
                  window=window or 64, hop=hop or 32),
         FullPlan("seq2one_lstm", {"target": "frame", "layers": (256, 256), "dense_size": 256,
                                   "window": 4 * bar, "dropout": 0.3},
@@ -79,66 +84,61 @@ def train_early_stopping(
     train: Any,
     score: Any,
 ) -> dict[str, Any]:
-    """Segments of training until early stopping, the wall budget or ``max_steps``; returns the
-    row: the learning curve, the best-valid step and its test scores.
+    """One trainer run until early stopping, the time limit or ``max_steps``; returns the row:
+    the valid curve, the best-valid step and its model's test scores.
 
-    ``train(cfg)`` runs the real trainer (resuming); ``score(run_dir, split, batch_size,
-    model_file)`` scores a whole split.
+    ``train(cfg)`` runs the real trainer; ``score(run_dir, split, batch_size)`` scores the run's
+    ``model.keras`` on a whole split.
     """
     from musicgen.storage import layout
-    from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config
+    from musicgen.train.config import (
+        DataConfig,
+        EarlyStoppingConfig,
+        OptimizerConfig,
+        TrainConfig,
+        model_config,
+    )
+    from musicgen.train.metrics import read_rows
 
     metric = "chord_nll_per_frame" if plan.family == "chord_lstm" else "nll_per_frame"
-    run_id = f"{dataset.name}-full-s{seed}"
+    cfg = TrainConfig(
+        model=model_config(family=plan.family, **plan.model),
+        data=DataConfig(dataset=str(dataset), eval_split="valid", window=plan.window,
+                        hop=plan.hop),
+        optimizer=OptimizerConfig(learning_rate=plan.learning_rate, clip_norm=None,
+                                  global_clip_norm=5.0),
+        runs_dir=str(runs), run_id=f"{dataset.name}-full-s{seed}", batch_size=plan.batch_size,
+        num_steps=plan.max_steps, log_every=plan.eval_every, eval_every=plan.eval_every,
+        eval_batches=None, checkpoint_every=plan.max_steps, keep_checkpoints=2, seed=seed,
+        early_stopping=EarlyStoppingConfig(patience=plan.patience, metric=metric),
+        max_minutes=row_seconds / 60, num_workers=1, use_gpu=use_gpu,
+    )  # fmt: skip
     started = time.monotonic()
-    curve: list[dict[str, Any]] = []
-    best_nll, best_step, since_best = math.inf, 0, 0
-    reason = "max_steps"
-    step = 0
-    run_dir = ""
-    while step < plan.max_steps:
-        step += plan.segment
-        cfg = TrainConfig(
-            model=model_config(family=plan.family, **plan.model),
-            data=DataConfig(dataset=str(dataset), eval_split="valid", window=plan.window,
-                            hop=plan.hop),
-            optimizer=OptimizerConfig(learning_rate=plan.learning_rate, clip_norm=None,
-                                      global_clip_norm=5.0),
-            runs_dir=str(runs), run_id=run_id, batch_size=plan.batch_size, num_steps=step,
-            log_every=plan.segment, eval_batches=1, checkpoint_every=plan.segment,
-            keep_checkpoints=plan.max_steps // plan.segment + 1, seed=seed, num_workers=1,
-            use_gpu=use_gpu,
-        )  # fmt: skip
-        report = train(cfg)
-        run_dir = report.run_dir
-        valid = score(run_dir, "valid", plan.eval_batch_size, None)
-        nll = valid[metric]
-        curve.append({"step": step, "valid_nll": nll, "train_loss": report.train.get("loss"),
-                      "wall_s": round(time.monotonic() - started, 1)})  # fmt: skip
-        if nll < best_nll:
-            best_nll, best_step, since_best = nll, step, 0
-        else:
-            since_best += 1
-        if since_best >= plan.patience:
-            reason = f"early stopping (no better valid NLL in {plan.patience} evaluations)"
-            break
-        if time.monotonic() - started > row_seconds:
-            reason = "wall budget"
-            break
-    checkpoint = f"{run_dir}/{layout.CHECKPOINTS}/ckpt-{best_step:08d}.keras"
-    test = score(run_dir, "test", plan.eval_batch_size, checkpoint)
+    report = train(cfg)
+    train_s = time.monotonic() - started
+    rows = read_rows(layout.RunDir(report.run_dir).metrics)
+    losses = {r["step"]: r.get("loss") for r in rows if r.get("split") == "train"}
+    curve = [{"step": r["step"], "valid_nll": r[metric], "train_loss": losses.get(r["step"]),
+              "wall_s": r.get("time", 0.0) - rows[0].get("time", 0.0)}
+             for r in rows if r.get("split") == "valid"]  # fmt: skip
+    reason = {"early_stopping": f"early stopping (patience {plan.patience})",
+              "time_limit": "wall budget", "": "max_steps"}[report.stopped]  # fmt: skip
+    began = time.monotonic()
+    test = score(report.run_dir, "test", plan.eval_batch_size)
     return {
         "family": plan.family,
         "seed": seed,
         "model": plan.notes,
-        "best_step": best_step,
-        "best_valid_nll": round(best_nll, 4),
+        "steps": report.steps,
+        "best_step": report.best.get("step"),
+        "best_valid_nll": round(report.best.get("value", math.nan), 4),
         "stopped": reason,
         "trend_last_3_per_1000_steps": _trend(curve),
-        "train_wall_s": round(time.monotonic() - started, 1),
+        "train_wall_s": round(train_s, 1),
+        "test_eval_s": round(time.monotonic() - began, 1),
         "test": test,
         "curve": curve,
-        "run_dir": run_dir,
+        "run_dir": report.run_dir,
     }
 
 
