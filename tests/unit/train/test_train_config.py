@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from musicgen.config import from_dict
 from musicgen.errors import ConfigError
 from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config
 
@@ -48,3 +51,18 @@ def test_dry_run_shows_only_the_chosen_familys_model_keys(
     assert "time_layers" not in model
     assert "loss" not in model
     assert model["input_mode"] == "one_hot"
+
+
+PRESETS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.name for p in PRESETS])
+def test_every_preset_is_a_valid_train_config(preset: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load(preset.read_text())
+    data.setdefault("data", {})["dataset"] = "examples"
+    cfg = from_dict(TrainConfig, data, source=str(preset))
+    if preset.name.endswith("_jsb.yaml"):  # the benchmark presets keep the best valid model
+        assert cfg.early_stopping.enabled
+        assert cfg.data.eval_split == "valid"
