@@ -50,6 +50,7 @@ DATASETS = ("JSB_Chorales", "Nottingham", "Piano-midi.de")
 ROLL_FAMILIES = ("pianoroll_lstm", "biaxial_lstm", "seq2seq_lstm", "endecell", "seq2one_lstm")
 FAMILIES = (*ROLL_FAMILIES, "chord_lstm")
 REFERENCE = "shared/reference/benchmarks-and-data.md"
+RESULTS = REPO / "benchmarks" / "results"
 
 # Published test NLL (nats per frame, 88-key sum; B-L and Johnson print LL = -NLL), from
 # shared/reference/benchmarks-and-data.md. Keys: dataset -> (model, source, NLL) rows.
@@ -289,9 +290,11 @@ def markdown(result: dict[str, Any]) -> str:
         "Our models are trained for the step budgets shown (minutes on a shared 2-core CPU), "
         "far below the papers' training: they are short-budget figures, not reproductions."
         if result["mode"] != "full"
-        else "Budget `full`: published sizes, early stopping on the whole valid split, the "
-        "best-valid checkpoint scored on the whole test split; a row stopped by the wall "
-        "budget shows its valid NLL's trend (negative: still improving).",
+        else "Budget `full`: published sizes and dropout, the training split augmented by "
+        "transposition (-3..+3 semitones), one trainer run per row with early stopping on the "
+        "whole valid split, its best-valid model scored on the whole test split; a row stopped "
+        "by its wall budget (`--row-minutes`) shows its valid NLL's trend over the last three "
+        "evaluations (negative: still improving).",
         "",
     ]
     walls = result.get("dataset_wall_s", {})
@@ -389,9 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     work = (
         Path(args.work) / {"quick": "quick", "default": "full", "full": "full_budget"}[args.budget]
     )
-    results = REPO / "benchmarks" / "results"
     out = Path(args.out or (Path(args.work) / "quality_quick" if args.quick
-                            else results / ("quality_full" if full else "quality")))  # fmt: skip
+                            else RESULTS / ("quality_full" if full else "quality")))  # fmt: skip
+    command = " ".join(["benchmarks/quality.py", *(argv if argv is not None else sys.argv[1:])])
     names = args.datasets or (["JSB_Chorales"] if args.quick else list(DATASETS))
     for pickle in (POLYPHONIC / f"{name}.pickle" for name in names):
         if not pickle.exists():
@@ -423,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "datasets": {},
         "dataset_wall_s": {},
+        "commands": [command],
     }
     earlier_wall: dict[str, float] = {}
     if args.merge and out.with_suffix(".json").exists():
@@ -434,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         earlier_wall = {k: v or 0.0 for k, v in old.get("dataset_wall_s", {}).items()}
         result["dataset_wall_s"] = dict(earlier_wall)
         result["published"] = {**old["published"], **result["published"]}
+        result["commands"] = [*old.get("commands", []), command]
         result["merged_from_earlier_runs"] = [
             f"{k}/{r['family']}" for k, rows in result["datasets"].items() for r in rows
         ]
@@ -492,6 +497,34 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
+    if out.with_suffix("") in (RESULTS / "quality", RESULTS / "quality_full"):
+        combined = combined_markdown(RESULTS / "quality.json", RESULTS / "quality_full.json")
+        (RESULTS / "quality.md").write_text(combined)
+
+
+def combined_markdown(default_json: Path, full_json: Path) -> str:
+    """``results/quality.md``: the default budget's tables, then the full budget's, each with
+    the commands that made them and their wall times."""
+    parts = []
+    for path in (default_json, full_json):
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        text = markdown(result)
+        if parts:  # the second document becomes a section of the first
+            text = "\n".join(
+                "#" + line if line.startswith("#") else line for line in text.splitlines()
+            )
+            text = text.replace("# Piano-roll benchmarks: test NLL beside the published numbers",
+                                "# Full budget: the papers' protocol", 1) + "\n"  # fmt: skip
+        commands = result.get("commands") or []
+        if commands:
+            head, sep, rest = text.partition("\n\n")
+            runs = "\n".join(f"    .venv/bin/python {c}" for c in commands)
+            made = "Made by (in this order; later rows replace earlier ones):"
+            text = f"{head}\n\n{made}\n\n{runs}{sep}{rest}"
+        parts.append(text)
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":

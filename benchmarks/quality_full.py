@@ -158,9 +158,9 @@ def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> li
     lines: list[str] = []
     for name, rows in result["datasets"].items():
         lines += [f"## {name} (budget full)", "",
-                  "| family | test NLL (median) | spread | seeds | best step | stopped | "
+                  "| family | test NLL (median) | spread | seeds | steps | best step | stopped | "
                   "valid trend /1k steps | wall s | model |",
-                  "|---|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
+                  "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
         by_family: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_family.setdefault(row["family"], []).append(row)
@@ -171,7 +171,8 @@ def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> li
             trend = group[-1]["trend_last_3_per_1000_steps"]
             lines.append(
                 f"| {family} | {statistics.median(nlls):.2f} | {spread} | {len(group)} | "
-                f"{group[-1]['best_step']} | {group[-1]['stopped']} | "
+                f"{group[-1].get('steps', '-')} | {group[-1]['best_step']} | "
+                f"{group[-1]['stopped']} | "
                 f"{'-' if trend is None else f'{trend:+.3f}'} | "
                 f"{sum(r['train_wall_s'] for r in group):.0f} | {group[-1]['model']} |"
             )
