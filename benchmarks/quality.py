@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from musicgen.config import ExamplesConfig  # noqa: E402
-from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config  # noqa: E402
+from musicgen.train.config import TrainConfig  # noqa: E402
 
 log = logging.getLogger("quality")
 
@@ -178,15 +178,13 @@ def make_dataset(name: str, work: Path, augment: bool = False) -> Path:
 
 def train_and_score(plan: Plan, dataset: Path, runs: Path, seed: int) -> dict[str, Any]:
     """Trains one plan with the real trainer, then scores its model on the whole test split."""
-    cfg = TrainConfig(
-        model=model_config(family=plan.family, **plan.model),
-        data=DataConfig(dataset=str(dataset), eval_split="valid", window=plan.window,
-                        hop=plan.hop),
-        optimizer=OptimizerConfig(learning_rate=plan.learning_rate, clip_norm=None,
-                                  global_clip_norm=5.0),
+    from benchmarks.quality_full import benchmark_config
+
+    cfg = benchmark_config(
+        plan.family, plan.model, dataset, plan.window, plan.hop, plan.learning_rate,
         runs_dir=str(runs), run_id=f"{dataset.name}-s{seed}", batch_size=plan.batch_size,
         num_steps=plan.steps, log_every=max(1, plan.steps // 10), eval_batches=4,
-        checkpoint_every=plan.steps, keep_checkpoints=1, seed=seed, num_workers=1,
+        checkpoint_every=plan.steps, keep_checkpoints=1, seed=seed,
     )  # fmt: skip
     started = time.monotonic()
     report = _train_retrying(cfg)

@@ -74,6 +74,28 @@ def full_plans(dataset: str) -> list[FullPlan]:
     ]  # fmt: skip
 
 
+def benchmark_config(
+    family: str,
+    model: dict[str, Any],
+    dataset: Path,
+    window: int | None,
+    hop: int | None,
+    learning_rate: float,
+    **run: Any,
+) -> Any:
+    """Both budgets' training config: validated on the valid split, one worker, Adam with the
+    gradient clipped to a global norm of 5; ``run`` sets the rest (steps, ids, evaluation)."""
+    from musicgen.train.config import DataConfig, OptimizerConfig, TrainConfig, model_config
+
+    return TrainConfig(
+        model=model_config(family=family, **model),
+        data=DataConfig(dataset=str(dataset), eval_split="valid", window=window, hop=hop),
+        optimizer=OptimizerConfig(learning_rate=learning_rate, clip_norm=None,
+                                  global_clip_norm=5.0),
+        num_workers=1, **run,
+    )  # fmt: skip
+
+
 def train_early_stopping(
     plan: FullPlan,
     dataset: Path,
@@ -91,27 +113,17 @@ def train_early_stopping(
     ``model.keras`` on a whole split.
     """
     from musicgen.storage import layout
-    from musicgen.train.config import (
-        DataConfig,
-        EarlyStoppingConfig,
-        OptimizerConfig,
-        TrainConfig,
-        model_config,
-    )
+    from musicgen.train.config import EarlyStoppingConfig
     from musicgen.train.metrics import read_rows
 
     metric = "chord_nll_per_frame" if plan.family == "chord_lstm" else "nll_per_frame"
-    cfg = TrainConfig(
-        model=model_config(family=plan.family, **plan.model),
-        data=DataConfig(dataset=str(dataset), eval_split="valid", window=plan.window,
-                        hop=plan.hop),
-        optimizer=OptimizerConfig(learning_rate=plan.learning_rate, clip_norm=None,
-                                  global_clip_norm=5.0),
-        runs_dir=str(runs), run_id=f"{dataset.name}-full-s{seed}", batch_size=plan.batch_size,
+    cfg = benchmark_config(
+        plan.family, plan.model, dataset, plan.window, plan.hop, plan.learning_rate,
+        run_id=f"{dataset.name}-full-s{seed}", runs_dir=str(runs), batch_size=plan.batch_size,
         num_steps=plan.max_steps, log_every=plan.eval_every, eval_every=plan.eval_every,
         eval_batches=None, checkpoint_every=plan.max_steps, keep_checkpoints=2, seed=seed,
         early_stopping=EarlyStoppingConfig(patience=plan.patience, metric=metric),
-        max_minutes=row_seconds / 60, num_workers=1, use_gpu=use_gpu,
+        max_minutes=row_seconds / 60, use_gpu=use_gpu,
     )  # fmt: skip
     started = time.monotonic()
     report = train(cfg)
