@@ -433,7 +433,11 @@ def main(argv: list[str] | None = None) -> int:
             k: [r for r in rows if k not in names or r["family"] not in families]
             for k, rows in old["datasets"].items()
         }
-        earlier_wall = {k: v or 0.0 for k, v in old.get("dataset_wall_s", {}).items()}
+        # The rows kept, not the old totals: a row run again must not count twice.
+        earlier_wall = {
+            k: sum(r.get("train_wall_s", 0.0) + r.get("test_eval_s", 0.0) for r in rows)
+            for k, rows in result["datasets"].items()
+        }
         result["dataset_wall_s"] = dict(earlier_wall)
         result["published"] = {**old["published"], **result["published"]}
         result["commands"] = [*old.get("commands", []), command]
