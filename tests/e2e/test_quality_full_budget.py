@@ -37,23 +37,16 @@ def test_early_stopping_scores_the_best_valid_model_on_test(tmp_path: Path) -> N
     best = min(row["curve"], key=lambda p: p["valid_nll"])
     assert (row["best_step"], row["best_valid_nll"]) == (best["step"], round(best["valid_nll"], 4))
     assert scored == ["test"]
+
     # The test scores are the best-valid model's, not the last step's.
-    run = Path(row["run_dir"])
-    at_best = score_split(
-        row["run_dir"],
-        "test",
-        plan.eval_batch_size,
-        str(run / "checkpoints" / f"ckpt-{row['best_step']:08d}.keras"),
-    )[0]
-    assert row["test"]["nll_per_frame"] == pytest.approx(at_best["nll_per_frame"])
+    def test_nll_at(step: int) -> float:
+        checkpoint = Path(row["run_dir"]) / "checkpoints" / f"ckpt-{step:08d}.keras"
+        scores = score_split(row["run_dir"], "test", plan.eval_batch_size, str(checkpoint))[0]
+        return float(scores["nll_per_frame"])
+
+    assert row["test"]["nll_per_frame"] == pytest.approx(test_nll_at(row["best_step"]))
     if row["best_step"] != steps[-1]:
-        last = score_split(
-            row["run_dir"],
-            "test",
-            plan.eval_batch_size,
-            str(run / "checkpoints" / f"ckpt-{steps[-1]:08d}.keras"),
-        )[0]
-        assert row["test"]["nll_per_frame"] != last["nll_per_frame"]
+        assert row["test"]["nll_per_frame"] != test_nll_at(steps[-1])
     table = "\n".join(full_markdown({"datasets": {"JSB_Chorales": [row]}}, {}))
     assert "| pianoroll_lstm |" in table
     assert "early stopping" in table
