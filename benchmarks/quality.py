@@ -161,19 +161,30 @@ def plans(dataset: str, quick: bool) -> list[Plan]:
     ]  # fmt: skip
 
 
-def make_dataset(name: str, work: Path, augment: bool = False) -> Path:
+def make_dataset(
+    name: str, work: Path, augment: bool = False, source_dir: Path = POLYPHONIC
+) -> Path:
     """The benchmark's train/valid/test shards (and chords.json) under ``work``; ``augment``:
-    the training split transposed by -3..+3 semitones too."""
+    the training split transposed by -3..+3 semitones too. Shards already there are reused
+    only when their ``encoding.json`` records the same transpositions."""
+    from musicgen.encodings.augment import TRAINING_TRANSPOSITIONS
     from musicgen.examples.benchmark_datasets import make_benchmark_examples
 
-    source = POLYPHONIC / f"{name}.pickle"
+    source = source_dir / f"{name}.pickle"
     if not source.exists():
         raise FileNotFoundError(f"benchmark pickle missing: {source}")
     out = work / "examples" / name
-    if not (out / "encoding.json").exists():
+    wanted = list(TRAINING_TRANSPOSITIONS) if augment else [0]
+    encoding = out / "encoding.json"
+    if not encoding.exists() or json.loads(encoding.read_text()).get("transpositions") != wanted:
         make_benchmark_examples(ExamplesConfig(input=str(source), output=str(out),
                                                encoding="pianoroll", augment=augment))  # fmt: skip
     return out
+
+
+def train_examples(dataset: Path) -> int:
+    """Training records in ``dataset`` (with its transposed copies), from its ``stats.json``."""
+    return int(json.loads((dataset / "stats.json").read_text())["examples"]["train"])
 
 
 def train_and_score(plan: Plan, dataset: Path, runs: Path, seed: int) -> dict[str, Any]:
@@ -461,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                         full_plan, dataset, work / "runs", seed, args.row_minutes * 60,
                         use_gpu, _train_retrying, score,
                     )  # fmt: skip
+                    row["train_examples"] = train_examples(dataset)
                     rows = [r for r in rows
                             if (r["family"], r.get("seed")) != (row["family"], seed)]  # fmt: skip
                     rows.append(row)

@@ -168,15 +168,19 @@ def _trend(curve: list[dict[str, Any]]) -> float | None:
     return round(float(np.polyfit(steps, nlls, 1)[0] * 1000), 4)
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> list[str]:
     """Per dataset: each family's median test NLL over seeds, the spread, the best-valid step,
     why it stopped, the trend, and the wall time; with the published anchor targets."""
     lines: list[str] = []
     for name, rows in result["datasets"].items():
         lines += [f"## {name} (budget full)", "",
-                  "| family | test NLL (median) | spread | seeds | steps | best step | stopped | "
-                  "valid trend /1k steps | wall s | model |",
-                  "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
+                  "| family | test NLL (median) | spread | seeds | train pieces | steps | "
+                  "best step | stopped | valid trend /1k steps | wall s | model |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
         by_family: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_family.setdefault(row["family"], []).append(row)
@@ -187,7 +191,8 @@ def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> li
             trend = group[-1]["trend_last_3_per_1000_steps"]
             lines.append(
                 f"| {family} | {statistics.median(nlls):.2f} | {spread} | {len(group)} | "
-                f"{group[-1].get('steps', '-')} | {group[-1]['best_step']} | "
+                f"{_count(group[-1].get('train_examples'))} | {group[-1].get('steps', '-')} | "
+                f"{group[-1]['best_step']} | "
                 f"{group[-1]['stopped']} | "
                 f"{'-' if trend is None else f'{trend:+.3f}'} | "
                 f"{sum(r['train_wall_s'] for r in group):.0f} | {group[-1]['model']} |"
