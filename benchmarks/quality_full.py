@@ -197,4 +197,9 @@ def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> li
             )
         anchors = "; ".join(f"{m} {v:.2f}" for m, _, v in published.get(name, []))
         lines += ["", f"Published: {anchors}.", ""]
+    if lines:
+        lines += ["Train pieces: the training records a row learned from; with the "
+                  "transposition, each training piece in 7 keys less the copies that would "
+                  "leave the 88 keys, so a row showing the split's own count was not "
+                  "augmented.", ""]  # fmt: skip
     return lines
