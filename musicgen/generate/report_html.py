@@ -117,6 +117,10 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _pieces(count: Any, kind: str) -> str:
+    return f"{_fmt(count)} {kind} piece{'' if count == 1 else 's'}"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -192,12 +196,19 @@ def _comparison_section(section: Mapping[str, Any], plots: Mapping[str, str]) ->
     if "features" not in section:
         reason = section.get("skipped", "not computed")
         return f'{head}<p class="muted">No comparison: {html.escape(str(reason))}.</p>'
+    undefined = (
+        " OA and KL need distances within the corpus, so at least 2 held-out pieces with notes "
+        "(a larger eval split, or more of it with --compare-records)."
+        if section.get("mean_oa") is None
+        else ""
+    )
     intro = (
-        f'<p class="muted">{_fmt(section.get("batch_pieces"))} generated pieces against '
-        f"{_fmt(section.get('corpus_pieces'))} held-out pieces. Per feature, the overlapping area "
+        f'<p class="muted">{_pieces(section.get("batch_pieces"), "generated")} against '
+        f"{_pieces(section.get('corpus_pieces'), 'held-out')}. Per feature, the overlapping area "
         "(OA, 1 = the same) and KL divergence (0 = the same) of the corpus's intra-set distance "
         "density and the inter-set one: a batch like its corpus has a high OA and a low KL. "
-        f"Mean OA {_fmt(section.get('mean_oa'))}, mean KL {_fmt(section.get('mean_kl'))}.</p>"
+        f"Mean OA {_fmt(section.get('mean_oa'))}, mean KL {_fmt(section.get('mean_kl'))}."
+        f"{undefined}</p>"
     )
 
     def spread(stats: Mapping[str, Any]) -> str:

@@ -63,3 +63,17 @@ def test_plots_are_pngs_and_reproducible() -> None:
     )
     assert plot_feature(hist)[:4] == b"\x89PNG"
     assert plots_of(None) == {}
+
+
+def test_a_corpus_of_one_piece_says_why_oa_and_kl_are_missing() -> None:
+    rng = np.random.default_rng(1)
+    one = cc.compare_feature("pitch_range", rng.normal(40, 8, (1, 1)), rng.normal(45, 8, (4, 1)))
+    many = cc.compare_feature("pitch_range", rng.normal(40, 8, (6, 1)), rng.normal(45, 8, (4, 1)))
+    pages = {}
+    for name, feature in (("one", one), ("many", many)):
+        section = cc.Comparison(len(feature.corpus_values), 4, {"pitch_range": feature}).to_json()
+        pages[name] = build_html({**_report(), "corpus_comparison": section}, [], [], {})
+    assert "4 generated pieces against 1 held-out piece." in pages["one"]
+    assert "at least 2 held-out pieces" in pages["one"]
+    assert "4 generated pieces against 6 held-out pieces." in pages["many"]
+    assert "at least 2 held-out pieces" not in pages["many"]
