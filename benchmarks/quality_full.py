@@ -170,9 +170,16 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _per_seed(values: list[Any]) -> str:
+    """One cell for a family's seeds: the value when they agree, else each seed's in seed
+    order ("7000 / 6250")."""
+    return str(values[0]) if len(set(map(str, values))) == 1 else " / ".join(map(str, values))
+
+
 def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> list[str]:
-    """Per dataset: each family's median test NLL over seeds, the spread, the best-valid step,
-    why it stopped, the trend, and the wall time; with the published anchor targets."""
+    """Per dataset: each family's median test NLL over seeds, the spread, then per seed (one
+    value where they agree) the train pieces, steps, best-valid step, why it stopped and the
+    trend; the wall time summed over seeds; with the published anchor targets."""
     lines: list[str] = []
     for name, rows in result["datasets"].items():
         lines += [f"## {name} (budget full)", "",
@@ -184,15 +191,17 @@ def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> li
             by_family.setdefault(row["family"], []).append(row)
         for family, group in by_family.items():
             metric = "chord_nll_per_frame" if family == "chord_lstm" else "nll_per_frame"
+            group = sorted(group, key=lambda r: r.get("seed", 0))
             nlls = [r["test"][metric] for r in group]
             spread = f"{min(nlls):.2f}–{max(nlls):.2f}" if len(nlls) > 1 else "-"
-            trend = group[-1]["trend_last_3_per_1000_steps"]
+            trends = [r["trend_last_3_per_1000_steps"] for r in group]
             lines.append(
                 f"| {family} | {statistics.median(nlls):.2f} | {spread} | {len(group)} | "
-                f"{_count(group[-1].get('train_examples'))} | {group[-1].get('steps', '-')} | "
-                f"{group[-1]['best_step']} | "
-                f"{group[-1]['stopped']} | "
-                f"{'-' if trend is None else f'{trend:+.3f}'} | "
+                f"{_per_seed([_count(r.get('train_examples')) for r in group])} | "
+                f"{_per_seed([r.get('steps', '-') for r in group])} | "
+                f"{_per_seed([r['best_step'] for r in group])} | "
+                f"{_per_seed([r['stopped'] for r in group])} | "
+                f"{_per_seed(['-' if t is None else f'{t:+.3f}' for t in trends])} | "
                 f"{sum(r['train_wall_s'] for r in group):.0f} | {group[-1]['model']} |"
             )
         anchors = "; ".join(f"{m} {v:.2f}" for m, _, v in published.get(name, []))
