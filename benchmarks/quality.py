@@ -440,10 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     earlier_wall: dict[str, float] = {}
     if args.merge and out.with_suffix(".json").exists():
         old = json.loads(out.with_suffix(".json").read_text())
-        result["datasets"] = {
-            k: [r for r in rows if k not in names or r["family"] not in families]
-            for k, rows in old["datasets"].items()
-        }
+        seeds = set(args.seeds or [args.seed]) if full else None
+        result["datasets"] = rows_kept(old["datasets"], names, families, seeds)
         # The rows kept, not the old totals: a row run again must not count twice.
         earlier_wall = {
             k: sum(r.get("train_wall_s", 0.0) + r.get("test_eval_s", 0.0) for r in rows)
@@ -505,6 +503,23 @@ def main(argv: list[str] | None = None) -> int:
             _write(out, result)  # after every run, so a cut-short run leaves its figures
     print(markdown(result))
     return 0
+
+
+def rows_kept(
+    datasets: dict[str, list[dict[str, Any]]],
+    names: list[str],
+    families: list[str],
+    seeds: set[int] | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """``--merge``: the earlier rows this invocation does not run again. A row goes when its
+    dataset and family are asked for and, with ``seeds`` (the full budget's rows are per seed),
+    its seed too: adding seeds to a family keeps the seeds it has."""
+
+    def rerun(name: str, row: dict[str, Any]) -> bool:
+        asked = name in names and row["family"] in families
+        return asked and (seeds is None or row.get("seed", 0) in seeds)
+
+    return {k: [r for r in rows if not rerun(k, r)] for k, rows in datasets.items()}
 
 
 def _write(out: Path, result: dict[str, Any]) -> None:
