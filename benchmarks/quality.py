@@ -450,9 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         result["dataset_wall_s"] = dict(earlier_wall)
         result["published"] = {**old["published"], **result["published"]}
         result["commands"] = [*old.get("commands", []), command]
-        result["merged_from_earlier_runs"] = [
+        result["merged_from_earlier_runs"] = list(dict.fromkeys(
             f"{k}/{r['family']}" for k, rows in result["datasets"].items() for r in rows
-        ]
+        ))  # fmt: skip
     for name in names:
         dataset_started = time.monotonic()
         dataset = make_dataset(name, work, augment=full)

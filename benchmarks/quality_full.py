@@ -193,7 +193,7 @@ def full_markdown(result: dict[str, Any], published: dict[str, list[Any]]) -> li
             metric = "chord_nll_per_frame" if family == "chord_lstm" else "nll_per_frame"
             group = sorted(group, key=lambda r: r.get("seed", 0))
             nlls = [r["test"][metric] for r in group]
-            spread = f"{min(nlls):.2f}–{max(nlls):.2f}" if len(nlls) > 1 else "-"
+            spread = f"{min(nlls):.3f}–{max(nlls):.3f}" if len(nlls) > 1 else "-"
             trends = [r["trend_last_3_per_1000_steps"] for r in group]
             lines.append(
                 f"| {family} | {statistics.median(nlls):.2f} | {spread} | {len(group)} | "

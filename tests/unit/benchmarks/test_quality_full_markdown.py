@@ -27,7 +27,7 @@ def test_seeds_share_a_row_with_median_spread_and_each_seeds_steps() -> None:
             _row(1, 8.44, 5000, 5000, "wall budget")]  # fmt: skip
     (line,) = _family_line(rows)
     cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[1:5] == ["8.44", "8.40–8.50", "3", "1,603"]
+    assert cells[1:5] == ["8.44", "8.400–8.500", "3", "1,603"]
     early = "early stopping (patience 6)"
     assert cells[5:8] == ["7000 / 5000 / 6000", "5500 / 5000 / 4500",
                           f"{early} / wall budget / {early}"]  # fmt: skip
