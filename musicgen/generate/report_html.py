@@ -197,8 +197,8 @@ def _comparison_section(section: Mapping[str, Any], plots: Mapping[str, str]) ->
         reason = section.get("skipped", "not computed")
         return f'{head}<p class="muted">No comparison: {html.escape(str(reason))}.</p>'
     undefined = (
-        " OA and KL need distances within the corpus, so at least 2 held-out pieces with notes "
-        "(a larger eval split, or more of it with --compare-records)."
+        " OA and KL need at least 2 held-out pieces and 1 generated piece with notes (for "
+        "held-out pieces: a larger eval split, or more of it with --compare-records)."
         if section.get("mean_oa") is None
         else ""
     )

@@ -74,6 +74,6 @@ def test_a_corpus_of_one_piece_says_why_oa_and_kl_are_missing() -> None:
         section = cc.Comparison(len(feature.corpus_values), 4, {"pitch_range": feature}).to_json()
         pages[name] = build_html({**_report(), "corpus_comparison": section}, [], [], {})
     assert "4 generated pieces against 1 held-out piece." in pages["one"]
-    assert "at least 2 held-out pieces" in pages["one"]
+    assert "at least 2 held-out pieces and 1 generated piece" in pages["one"]
     assert "4 generated pieces against 6 held-out pieces." in pages["many"]
     assert "at least 2 held-out pieces" not in pages["many"]
